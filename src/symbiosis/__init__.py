@@ -1,0 +1,35 @@
+"""Symbiosis: an LLM gateway server, ASGI middleware and provider clients in one package."""
+
+from __future__ import annotations
+
+from .exceptions import (
+    AuthenticationError,
+    ConfigError,
+    InsufficientQuotaError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTooLargeError,
+    SymbiosisError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from .settings import Settings
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "InsufficientQuotaError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "Settings",
+    "SymbiosisError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
+    "UpstreamUnavailableError",
+]

@@ -1,0 +1,113 @@
+"""``symbiosis demo``: the whole loop on this machine, no provider account needed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..config import GatewayConfig
+from ..server import serve_in_thread
+from ..services.usage import MemoryUsageRecorder
+from ..settings import Settings
+from .fake_upstream import FakeUpstream
+
+Echo = Callable[[str], None]
+
+DEMO_MODEL = "demo-chat"
+DEMO_EMBEDDINGS = "demo-embed"
+
+
+def demo_config(upstream_url: str) -> GatewayConfig:
+    return GatewayConfig.parse(
+        f"""
+        [providers.local-fake]
+        type = "openai_compatible"
+        base_url = "{upstream_url}/v1"
+
+        [[models]]
+        name = "{DEMO_MODEL}"
+        provider = "local-fake"
+        model = "fake-chat-1"
+
+        [[models]]
+        name = "{DEMO_EMBEDDINGS}"
+        provider = "local-fake"
+        model = "fake-embed-1"
+        """,
+        source="<demo>",
+    )
+
+
+def run_demo(echo: Echo = print) -> None:
+    """Start a fake upstream and a gateway, send real SDK requests, print what happened."""
+    try:
+        import openai
+    except ImportError:
+        raise SystemExit(
+            "symbiosis demo needs the OpenAI SDK: pip install 'symbiosis[demo]'"
+        ) from None
+    from ..gateway import create_app
+
+    usage = MemoryUsageRecorder()
+    with serve_in_thread(FakeUpstream(chunks=8, chunk_delay=0.03)) as upstream_url:
+        echo(f"1. Fake OpenAI-compatible upstream listening on {upstream_url}")
+        app = create_app(Settings(), config=demo_config(upstream_url), usage=usage)
+        with serve_in_thread(app) as gateway_url:
+            echo(
+                f"2. Symbiosis gateway listening on {gateway_url} (models: {DEMO_MODEL}, "
+                f"{DEMO_EMBEDDINGS})"
+            )
+            client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="demo", max_retries=0)
+            _round_trips(client, echo)
+    _summary(usage, echo)
+
+
+def _round_trips(client: object, echo: Echo) -> None:
+    import openai
+
+    assert isinstance(client, openai.OpenAI)
+    started = time.perf_counter()
+    completion = client.chat.completions.create(
+        model=DEMO_MODEL, messages=[{"role": "user", "content": "Hello, gateway!"}]
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    echo(f"3. Chat completion in {elapsed:.1f} ms: {completion.choices[0].message.content!r}")
+
+    pieces: list[str] = []
+    stream = client.chat.completions.create(
+        model=DEMO_MODEL,
+        messages=[{"role": "user", "content": "Stream this back to me"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    tokens = 0
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        if chunk.usage:
+            tokens = chunk.usage.total_tokens
+    echo(f"4. Streamed {len(pieces)} chunks ({tokens} tokens): {''.join(pieces).strip()!r}")
+
+    embedding = client.embeddings.create(model=DEMO_EMBEDDINGS, input=["symbiosis", "gateway"])
+    echo(
+        f"5. Embeddings: {len(embedding.data)} vectors of {len(embedding.data[0].embedding)} "
+        "dimensions"
+    )
+
+    models = [m.id for m in client.models.list()]
+    echo(f"6. Models offered: {', '.join(models)}")
+
+
+def _summary(usage: MemoryUsageRecorder, echo: Echo) -> None:
+    echo("")
+    echo("Usage recorded by the gateway")
+    echo(f"  {'model':<12} {'requests':>8} {'errors':>6} {'input':>7} {'output':>7}")
+    for model, totals in sorted(usage.by_model.items()):
+        echo(
+            f"  {model:<12} {totals.requests:>8} {totals.errors:>6} "
+            f"{totals.input_tokens:>7} {totals.output_tokens:>7}"
+        )
+    echo("")
+    echo(
+        "Round trip OK. Next: write a symbiosis.toml with your providers and run `symbiosis serve`."
+    )

@@ -1,0 +1,109 @@
+"""``create_app``: the composition root of the reference gateway."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..config import GatewayConfig
+from ..exceptions import InvalidRequestError, SymbiosisError
+from ..middleware import RequestIdMiddleware, request_id_of
+from ..services.usage import UsageRecorder
+from ..settings import Settings
+from ._openapi import install_schemas
+from ._responses import error_response
+from .routes.health import health_router
+from .routes.openai import openai_router
+from .runtime import Gateway
+
+log = logging.getLogger("symbiosis.gateway")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    config: GatewayConfig | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    usage: UsageRecorder | None = None,
+) -> FastAPI:
+    """Build the whole gateway as an ASGI app.
+
+    With no arguments it reads the ``SYMBIOSIS_*`` environment and the config file it
+    names. ``http_client`` replaces every provider's own pooled client (tests, proxies).
+    The app can be mounted under a prefix of another app: nothing here needs the
+    lifespan to have run.
+    """
+    settings = settings or Settings.from_env()
+    if config is None:
+        config = (
+            GatewayConfig.load(settings.config_path) if settings.config_path else GatewayConfig()
+        )
+    gateway = Gateway.build(settings, config, http_client=http_client, usage=usage)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await gateway.aclose()
+
+    app = FastAPI(
+        title="Symbiosis gateway",
+        summary="An OpenAI-compatible gateway in front of every model you use.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.include_router(openai_router(gateway))
+    app.include_router(health_router({}))
+    install_schemas(app)
+    _install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as OpenAI-shaped JSON: never HTML, never a traceback."""
+
+    async def symbiosis_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SymbiosisError)
+        return error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error = SymbiosisError(
+            str(exc.detail), code="unknown_url" if exc.status_code == 404 else None
+        )
+        if exc.status_code == 404:
+            error.message = f"Unknown request URL: {request.method} {request.url.path}"
+        error.status_code = exc.status_code  # type: ignore[misc]
+        error.error_type = "invalid_request_error"  # type: ignore[misc]
+        return error_response(error)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        return error_response(InvalidRequestError(str(exc)))
+
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        request_id = request_id_of(request.scope)
+        log.exception("unhandled error in request %s", request_id)
+        return error_response(SymbiosisError(f"Internal error (request id {request_id})"))
+
+    app.add_exception_handler(SymbiosisError, symbiosis_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("symbiosis")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"

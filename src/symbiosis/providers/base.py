@@ -1,0 +1,130 @@
+"""The provider interface: typed OpenAI-shaped requests in, typed responses or chunks out.
+
+Providers know httpx and the wire types, nothing of keys, budgets or the database.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar, Self, TypeVar
+
+import httpx
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from ..exceptions import InvalidRequestError, UpstreamError
+from ..wire import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+)
+from ._http import (
+    DEFAULT_TIMEOUT,
+    build_client,
+    error_from_response,
+    translate_transport_errors,
+)
+from ._sse import ServerSentEvent, iter_sse
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Provider(ABC):
+    """One upstream service. Subclasses set ``type`` and implement the calls they support.
+
+    ``chat_stream`` always asks the upstream for usage, so the last chunk it yields
+    carries token counts; the caller decides whether to show that chunk.
+    """
+
+    type: ClassVar[str]
+
+    @abstractmethod
+    async def chat(self, request: ChatCompletionRequest) -> ChatCompletion: ...
+
+    @abstractmethod
+    def chat_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        """An async iterator of chunks; the upstream call starts on the first ``anext``."""
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        raise InvalidRequestError(f"provider type {self.type!r} does not serve embeddings")
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections the provider owns."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class HTTPProvider(Provider):
+    """A provider speaking JSON over one pooled ``httpx.AsyncClient``.
+
+    Pass ``http_client`` to share or mock the transport; otherwise the provider owns a
+    client of its own and closes it in ``aclose``. The ``timeout`` applies per request
+    either way.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.name = name or self.type
+        self.timeout = float(timeout)
+        self._owns_client = http_client is None
+        self._client = http_client or build_client(self.timeout)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def _post(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> bytes:
+        with translate_transport_errors(self.name):
+            response = await self._client.post(
+                url, content=orjson.dumps(body), headers=headers, timeout=self.timeout
+            )
+        if response.status_code >= 400:
+            raise error_from_response(
+                self.name, response.status_code, response.content, response.headers
+            )
+        return response.content
+
+    async def _post_events(
+        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Yield upstream server-sent events one by one, as their bytes arrive."""
+        request = self._client.build_request(
+            "POST", url, content=orjson.dumps(body), headers=headers, timeout=self.timeout
+        )
+        with translate_transport_errors(self.name):
+            response = await self._client.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    content = await response.aread()
+                    raise error_from_response(
+                        self.name, response.status_code, content, response.headers
+                    )
+                async for event in iter_sse(response.aiter_bytes()):
+                    yield event
+            finally:
+                await response.aclose()
+
+    def _parse(self, model: type[M], data: bytes | str) -> M:
+        """Validate an upstream payload; garbage from upstream is a 502, not a crash."""
+        try:
+            return model.model_validate_json(data)
+        except ValidationError as exc:
+            raise UpstreamError(
+                f"{self.name} sent a malformed {model.__name__}: "
+                f"{exc.errors(include_url=False)[0]['msg']}"
+            ) from exc
+
+
+__all__ = ["HTTPProvider", "Provider"]

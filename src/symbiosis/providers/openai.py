@@ -1,0 +1,90 @@
+"""OpenAI, and the base for every server that speaks the OpenAI wire format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from ..exceptions import UpstreamError
+from ..wire import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+)
+from ._http import DEFAULT_TIMEOUT
+from .base import HTTPProvider
+
+
+class OpenAIProvider(HTTPProvider):
+    """The OpenAI API. ``base_url`` includes the ``/v1`` prefix, as in the OpenAI SDK."""
+
+    type: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, http_client=http_client, name=name)
+        url = base_url or self.default_base_url
+        if not url:
+            raise ValueError(f"provider type {self.type!r} needs a base_url")
+        self.base_url = url.rstrip("/")
+        self._headers = {"content-type": "application/json", **(headers or {})}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
+        if organization:
+            self._headers["openai-organization"] = organization
+        if project:
+            self._headers["openai-project"] = project
+
+    def _url(self, path: str, model: str) -> str:
+        return f"{self.base_url}/{path}"
+
+    def _body(self, request: ChatCompletionRequest | EmbeddingsRequest) -> dict[str, Any]:
+        return request.wire_body()
+
+    async def chat(self, request: ChatCompletionRequest) -> ChatCompletion:
+        body = self._body(request)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        content = await self._post(
+            self._url("chat/completions", request.model), body, self._headers
+        )
+        return self._parse(ChatCompletion, content)
+
+    async def chat_stream(
+        self, request: ChatCompletionRequest
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        body = self._body(request)
+        body["stream"] = True
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        url = self._url("chat/completions", request.model)
+        async for event in self._post_events(url, body, self._headers):
+            data = event.data
+            if data == "[DONE]":
+                return
+            if event.event == "error" or data.startswith('{"error"'):
+                raise UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
+            yield self._parse(ChatCompletionChunk, data)
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        content = await self._post(
+            self._url("embeddings", request.model), self._body(request), self._headers
+        )
+        return self._parse(EmbeddingsResponse, content)
+
+
+__all__ = ["OpenAIProvider"]

@@ -1,0 +1,1 @@
+"""Business rules behind small interfaces: routing, keys, quotas, usage, pricing."""

@@ -1,0 +1,66 @@
+"""What one request used, and where it goes once the request is done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..wire import Usage
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    """The facts of one finished request, successful or not."""
+
+    request_id: str
+    model: str
+    provider: str | None = None
+    upstream_model: str | None = None
+    stream: bool = False
+    status: int = 200
+    error_type: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    def add_usage(self, usage: Usage | None) -> None:
+        if usage is None:
+            return
+        self.input_tokens = usage.prompt_tokens
+        self.output_tokens = usage.completion_tokens
+        self.cached_tokens = usage.cached_tokens
+
+
+class UsageRecorder(Protocol):
+    """Receives every finished request; must never block or fail the request path."""
+
+    def record(self, event: UsageEvent) -> None: ...
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(slots=True)
+class MemoryUsageRecorder:
+    """Keeps running totals per model in memory: enough for the demo and for tests."""
+
+    by_model: dict[str, UsageTotals] = field(default_factory=dict)
+    events: list[UsageEvent] = field(default_factory=list)
+    keep_events: int = 1000
+
+    def record(self, event: UsageEvent) -> None:
+        totals = self.by_model.setdefault(event.model, UsageTotals())
+        totals.requests += 1
+        totals.errors += event.status >= 400
+        totals.input_tokens += event.input_tokens
+        totals.output_tokens += event.output_tokens
+        self.events.append(event)
+        if len(self.events) > self.keep_events:
+            del self.events[: len(self.events) - self.keep_events]
