@@ -107,7 +107,7 @@ class GatewayConfig:
 
 
 _PROVIDER_HEADER = re.compile(
-    r'^\s*\[\s*providers\s*\.\s*(?:"([^"]+)"|([A-Za-z0-9_-]+))\s*\]', re.M
+    r'^[ \t]*\[\s*providers\s*\.\s*(?:"([^"]+)"|([A-Za-z0-9_-]+))\s*\]', re.M
 )
 
 

@@ -1,0 +1,91 @@
+"""Shared fixtures: gateways built from config text, fake upstreams on real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from fastapi import FastAPI
+
+from symbiosis.config import GatewayConfig
+from symbiosis.demo.fake_upstream import FakeUpstream
+from symbiosis.gateway import create_app
+from symbiosis.server import serve_in_thread
+from symbiosis.settings import Settings
+
+TEST_KEY = "sk-sym-test-suite-key-0123456789abcdefghijklmnopqrstuv"
+
+MakeApp = Callable[..., FastAPI]
+
+
+def config_for(upstream_base_url: str, *, provider_type: str = "openai_compatible") -> str:
+    """A config with one chat model and one embeddings model behind ``upstream_base_url``."""
+    return f"""
+    [providers.up]
+    type = "{provider_type}"
+    base_url = "{upstream_base_url}"
+    api_key = "sk-upstream"
+
+    [[models]]
+    name = "chat-model"
+    provider = "up"
+    model = "upstream-chat"
+
+    [[models]]
+    name = "embed-model"
+    provider = "up"
+    model = "upstream-embed"
+    """
+
+
+@pytest.fixture
+def make_app() -> MakeApp:
+    """Build a gateway app from config text; extra keyword arguments go to create_app."""
+
+    def build(config_text: str, *, settings: Settings | None = None, **kwargs: Any) -> FastAPI:
+        config = GatewayConfig.parse(config_text, source="test.toml", environ={})
+        return create_app(settings or Settings(), config=config, **kwargs)
+
+    return build
+
+
+@pytest.fixture
+def fake_upstream() -> FakeUpstream:
+    return FakeUpstream(chunks=5)
+
+
+@pytest.fixture
+def upstream_url(fake_upstream: FakeUpstream) -> Iterator[str]:
+    """The fake upstream served on a real socket; its OpenAI base URL."""
+    with serve_in_thread(fake_upstream) as url:
+        yield f"{url}/v1"
+
+
+@pytest.fixture
+def gateway_url(make_app: MakeApp, upstream_url: str) -> Iterator[str]:
+    """A gateway on a real socket in front of the fake upstream."""
+    with serve_in_thread(make_app(config_for(upstream_url))) as url:
+        yield url
+
+
+@pytest.fixture
+def sync_client(gateway_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=TEST_KEY, max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+async def async_client(gateway_url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=TEST_KEY, max_retries=0)
+
+
+def asgi_client(app: FastAPI) -> openai.AsyncOpenAI:
+    """The official async SDK talking to ``app`` in-process (no socket)."""
+    transport = httpx.ASGITransport(app=app)
+    http_client = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+    return openai.AsyncOpenAI(
+        base_url="http://gateway/v1", api_key=TEST_KEY, max_retries=0, http_client=http_client
+    )
