@@ -22,6 +22,8 @@ Routes and providers raise these; one renderer turns them into responses.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -56,12 +58,14 @@ class SymbiosisError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
+        self.extra_headers = dict(headers or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,8 +83,8 @@ class SymbiosisError(Exception):
     def headers(self) -> dict[str, str]:
         """Extra response headers (``Retry-After`` when the wait is known)."""
         if self.retry_after is None:
-            return {}
-        return {"retry-after": str(max(0, round(self.retry_after)))}
+            return self.extra_headers
+        return {**self.extra_headers, "retry-after": str(max(0, math.ceil(self.retry_after)))}
 
 
 class InvalidRequestError(SymbiosisError):
