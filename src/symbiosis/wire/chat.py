@@ -199,6 +199,7 @@ class ChatCompletionRequest(WireModel):
 
 class PromptTokensDetails(WireModel):
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
     audio_tokens: int | None = None
 
 
@@ -218,8 +219,15 @@ class Usage(WireModel):
 
     @property
     def cached_tokens(self) -> int:
+        """Prompt tokens read from the provider's cache (a part of ``prompt_tokens``)."""
         details = self.prompt_tokens_details
         return (details.cached_tokens or 0) if details else 0
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens written to the cache (Anthropic bills them at their own rate)."""
+        details = self.prompt_tokens_details
+        return (details.cache_write_tokens or 0) if details else 0
 
 
 class ResponseMessage(WireModel):
@@ -227,6 +235,8 @@ class ResponseMessage(WireModel):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class Choice(WireModel):
@@ -266,6 +276,8 @@ class Delta(WireModel):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(WireModel):

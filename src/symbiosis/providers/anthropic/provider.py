@@ -1,0 +1,79 @@
+"""Connection facts and orchestration for Anthropic's Messages API.
+
+Translation lives in ``_convert`` (request and response) and ``_stream`` (events);
+this module only knows the URL, the headers and which translation to call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import ClassVar
+
+import httpx
+
+from ...exceptions import UpstreamError
+from ...wire import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from .._http import DEFAULT_TIMEOUT
+from ..base import HTTPProvider
+from ._convert import AnthropicMessage, to_anthropic, to_chat_completion
+from ._stream import StreamTranslator
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_API_VERSION = "2023-06-01"
+
+
+class AnthropicProvider(HTTPProvider):
+    """Claude models through the Messages API, spoken to in the OpenAI chat format.
+
+    ``base_url`` is the host root, as in the Anthropic SDK (requests go to
+    ``{base_url}/v1/messages``). Anthropic requires ``max_tokens``; requests that set
+    neither ``max_tokens`` nor ``max_completion_tokens`` get ``default_max_tokens``.
+    Embeddings are not offered (the base class answers 400).
+    """
+
+    type: ClassVar[str] = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        anthropic_version: str = DEFAULT_API_VERSION,
+        default_max_tokens: int = 4096,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, http_client=http_client, name=name)
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.default_max_tokens = int(default_max_tokens)
+        self._url = f"{self.base_url}/v1/messages"
+        self._headers = {
+            "content-type": "application/json",
+            "anthropic-version": anthropic_version,
+            **(headers or {}),
+        }
+        if api_key:
+            self._headers["x-api-key"] = api_key
+
+    async def chat(self, request: ChatCompletionRequest) -> ChatCompletion:
+        body = to_anthropic(request, default_max_tokens=self.default_max_tokens)
+        content = await self._post(self._url, body, self._headers)
+        return to_chat_completion(self._parse(AnthropicMessage, content), self.name)
+
+    async def chat_stream(
+        self, request: ChatCompletionRequest
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        body = to_anthropic(request, default_max_tokens=self.default_max_tokens)
+        body["stream"] = True
+        translator = StreamTranslator(self.name)
+        async for event in self._post_events(self._url, body, self._headers):
+            for chunk in translator.feed(event.data):
+                yield chunk
+            if translator.done:
+                return
+        raise UpstreamError(f"{self.name} ended the stream before message_stop")
+
+
+__all__ = ["DEFAULT_API_VERSION", "DEFAULT_BASE_URL", "AnthropicProvider"]
