@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from ..wire import Usage
 
 
 @dataclass(slots=True)
 class UsageEvent:
-    """The facts of one finished request, successful or not."""
+    """The facts of one finished request, successful or not: one request-log row."""
 
     request_id: str
     model: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    key_id: str | None = None
+    project_id: str | None = None
+    end_user: str | None = None
+    client: str | None = None
+    user_agent: str | None = None
     provider: str | None = None
     upstream_model: str | None = None
     stream: bool = False
@@ -24,6 +31,10 @@ class UsageEvent:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None
+    request_body: str | None = None
+    response_body: str | None = None
 
     def add_usage(self, usage: Usage | None) -> None:
         if usage is None:
@@ -31,6 +42,15 @@ class UsageEvent:
         self.input_tokens = usage.prompt_tokens
         self.output_tokens = usage.completion_tokens
         self.cached_tokens = usage.cached_tokens
+        self.cache_write_tokens = usage.cache_write_tokens
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UsageEvent:
+        """The inverse of ``dataclasses.asdict`` after a JSON round trip (the disk spool)."""
+        data = dict(data)
+        data["at"] = datetime.fromisoformat(data["at"])
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class UsageRecorder(Protocol):
@@ -45,6 +65,7 @@ class UsageTotals:
     errors: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 @dataclass(slots=True)
@@ -61,6 +82,7 @@ class MemoryUsageRecorder:
         totals.errors += event.status >= 400
         totals.input_tokens += event.input_tokens
         totals.output_tokens += event.output_tokens
+        totals.cost_usd += event.cost_usd or 0.0
         self.events.append(event)
         if len(self.events) > self.keep_events:
             del self.events[: len(self.events) - self.keep_events]
