@@ -1,0 +1,132 @@
+"""Write request logs in batches, off the request path, losing none.
+
+``record`` only appends to memory. A background task flushes every ``interval``
+seconds (or sooner when a batch fills) to a sink, such as the SQL request-log table.
+When the sink fails the batch goes to a disk spool, replayed oldest first once the sink
+answers again. On ``stop`` everything left in memory is flushed, or spooled. Sinks must
+be idempotent by ``request_id`` so a batch replayed after a partial failure is never
+written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+from .spool import DiskSpool, SpoolFullError
+from .usage import UsageEvent
+
+log = logging.getLogger("symbiosis.metering")
+
+
+class RequestLogSink(Protocol):
+    async def write(self, events: Sequence[UsageEvent]) -> None:
+        """Store the events; an event whose ``request_id`` is already stored is skipped."""
+
+
+class RequestLogWriter:
+    """The ``UsageRecorder`` of a production gateway: batched, spooled, drained on stop."""
+
+    def __init__(
+        self,
+        sink: RequestLogSink,
+        spool: DiskSpool,
+        *,
+        interval: float = 1.0,
+        batch_size: int = 500,
+        max_memory: int = 50_000,
+    ) -> None:
+        self._sink = sink
+        self._spool = spool
+        self._interval = interval
+        self._batch_size = batch_size
+        self._max_memory = max_memory
+        self._pending: deque[UsageEvent] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sink_healthy = True
+
+    def record(self, event: UsageEvent) -> None:
+        self._pending.append(event)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+        if len(self._pending) > self._max_memory:
+            self._spill()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="symbiosis-request-log")
+
+    async def stop(self) -> None:
+        """Drain: write (or spool) every record still in memory."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        if self._pending:
+            self._spill()
+
+    async def flush(self) -> None:
+        """Replay the spool, then write what is in memory, batch by batch."""
+        if not await self._replay_spool():
+            self._spill()
+            return
+        while self._pending:
+            batch = [self._pending.popleft() for _ in range(min(self._batch_size, self.pending))]
+            if not await self._write(batch):
+                self._spool_batch(batch)
+                self._spill()
+                return
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # never let the writer die; the records are spooled
+                log.exception("request-log flush failed")
+
+    async def _write(self, batch: Sequence[UsageEvent]) -> bool:
+        try:
+            await self._sink.write(batch)
+        except Exception as exc:
+            if self._sink_healthy:
+                log.warning("request-log database unavailable, spooling to disk: %s", exc)
+            self._sink_healthy = False
+            return False
+        if not self._sink_healthy:
+            log.warning("request-log database is back; replaying the spool")
+        self._sink_healthy = True
+        return True
+
+    async def _replay_spool(self) -> bool:
+        for path in self._spool.files():
+            events = self._spool.read(path)
+            if events and not await self._write(events):
+                return False
+            path.unlink()
+        return True
+
+    def _spill(self) -> None:
+        """Move everything in memory to the disk spool."""
+        while self._pending:
+            batch = [self._pending.popleft() for _ in range(min(self._batch_size, self.pending))]
+            self._spool_batch(batch)
+
+    def _spool_batch(self, batch: Sequence[UsageEvent]) -> None:
+        try:
+            self._spool.put(batch)
+        except (SpoolFullError, OSError) as exc:
+            log.error("dropping %d request-log records: %s", len(batch), exc)
