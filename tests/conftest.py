@@ -16,6 +16,16 @@ from symbiosis.gateway import create_app
 from symbiosis.server import serve_in_thread
 from symbiosis.settings import Settings
 
+from ._db import (  # noqa: F401 - database fixtures, on SQLite and PostgreSQL
+    database_url,
+    key_service,
+    migrated_url,
+    postgres_template,
+    postgres_url,
+    sqlite_template,
+    static_keys,
+)
+
 TEST_KEY = "sk-sym-test-suite-key-0123456789abcdefghijklmnopqrstuv"
 
 MakeApp = Callable[..., FastAPI]
@@ -43,10 +53,14 @@ def config_for(upstream_base_url: str, *, provider_type: str = "openai_compatibl
 
 @pytest.fixture
 def make_app() -> MakeApp:
-    """Build a gateway app from config text; extra keyword arguments go to create_app."""
+    """Build a gateway app from config text; extra keyword arguments go to create_app.
+
+    Unless ``keys`` is given, the gateway knows ``TEST_KEY`` (in memory, all models).
+    """
 
     def build(config_text: str, *, settings: Settings | None = None, **kwargs: Any) -> FastAPI:
         config = GatewayConfig.parse(config_text, source="test.toml", environ={})
+        kwargs.setdefault("keys", static_keys([TEST_KEY]))
         return create_app(settings or Settings(), config=config, **kwargs)
 
     return build

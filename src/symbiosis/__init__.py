@@ -16,6 +16,7 @@ from .exceptions import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from .middleware import SymbiosisMiddleware
 from .settings import Settings
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "RequestTooLargeError",
     "Settings",
     "SymbiosisError",
+    "SymbiosisMiddleware",
     "UpstreamError",
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",

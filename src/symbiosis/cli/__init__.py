@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..exceptions import ConfigError, SymbiosisError
-from . import demo, serve
+from . import db, demo, keys, projects, serve
 
 app = typer.Typer(
     name="symbiosis",
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(projects.app, name="projects")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import typer
 from ..config import GatewayConfig
 from ..exceptions import ConfigError
 from ..settings import Settings
+from .db import migrate_quietly
 
 
 def serve(
@@ -29,6 +30,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request line")] = False,
+    migrate: Annotated[
+        bool, typer.Option(help="Migrate the database first (safe with several replicas)")
+    ] = True,
 ) -> None:
     """Run the gateway's HTTP server."""
     import uvicorn
@@ -49,6 +53,8 @@ def serve(
         )
     else:
         typer.echo("no config file: the gateway starts with no models", err=True)
+    if migrate:
+        migrate_quietly(settings.database_url)
     uvicorn.run(
         "symbiosis.gateway:create_app",
         factory=True,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ..config import GatewayConfig
 from ..server import serve_in_thread
+from ..services.keys import CreatedKey, KeyService
 from ..services.usage import MemoryUsageRecorder
 from ..settings import Settings
+from ..store.migrate import upgrade
 from .fake_upstream import FakeUpstream
 
 Echo = Callable[[str], None]
@@ -49,17 +54,39 @@ def run_demo(echo: Echo = print) -> None:
     from ..gateway import create_app
 
     usage = MemoryUsageRecorder()
-    with serve_in_thread(FakeUpstream(chunks=8, chunk_delay=0.03)) as upstream_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="symbiosis-demo-") as scratch,
+        serve_in_thread(FakeUpstream(chunks=8, chunk_delay=0.03)) as upstream_url,
+    ):
         echo(f"1. Fake OpenAI-compatible upstream listening on {upstream_url}")
-        app = create_app(Settings(), config=demo_config(upstream_url), usage=usage)
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(scratch) / 'demo.db'}")
+        created = asyncio.run(_demo_key(settings.database_url))
+        app = create_app(settings, config=demo_config(upstream_url), usage=usage)
         with serve_in_thread(app) as gateway_url:
             echo(
                 f"2. Symbiosis gateway listening on {gateway_url} (models: {DEMO_MODEL}, "
                 f"{DEMO_EMBEDDINGS})"
             )
-            client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="demo", max_retries=0)
+            echo(
+                f"   project 'demo' with key {created.key.id} ({created.key.prefix}…), "
+                "in a throw-away SQLite database"
+            )
+            client = openai.OpenAI(
+                base_url=f"{gateway_url}/v1", api_key=created.secret, max_retries=0
+            )
             _round_trips(client, echo)
     _summary(usage, echo)
+
+
+async def _demo_key(database_url: str) -> CreatedKey:
+    """A fresh database with one project and one key, as `symbiosis keys create` makes."""
+    await upgrade(database_url)
+    keys = KeyService.from_url(database_url)
+    try:
+        await keys.create_project("demo", actor="demo")
+        return await keys.create_key("demo", name="demo", actor="demo")
+    finally:
+        await keys.aclose()
 
 
 def _round_trips(client: object, echo: Echo) -> None:

@@ -15,11 +15,13 @@ from starlette.responses import Response
 
 from ..config import GatewayConfig
 from ..exceptions import InvalidRequestError, SymbiosisError
-from ..middleware import RequestIdMiddleware, request_id_of
+from ..middleware import RequestIdMiddleware, SymbiosisMiddleware, request_id_of
+from ..services.keys import KeyService
 from ..services.usage import UsageRecorder
 from ..settings import Settings
 from ._openapi import install_schemas
 from ._responses import error_response
+from .routes.anthropic import anthropic_router
 from .routes.health import health_router
 from .routes.openai import openai_router
 from .runtime import Gateway
@@ -33,23 +35,27 @@ def create_app(
     config: GatewayConfig | None = None,
     http_client: httpx.AsyncClient | None = None,
     usage: UsageRecorder | None = None,
+    keys: KeyService | None = None,
 ) -> FastAPI:
     """Build the whole gateway as an ASGI app.
 
     With no arguments it reads the ``SYMBIOSIS_*`` environment and the config file it
     names. ``http_client`` replaces every provider's own pooled client (tests, proxies).
     The app can be mounted under a prefix of another app: nothing here needs the
-    lifespan to have run.
+    lifespan to have run. ``keys`` verifies virtual keys (default: a key service over
+    ``settings.database_url``); the same ``SymbiosisMiddleware`` a host app can mount
+    guards every route but the health checks and the API docs.
     """
     settings = settings or Settings.from_env()
     if config is None:
         config = (
             GatewayConfig.load(settings.config_path) if settings.config_path else GatewayConfig()
         )
-    gateway = Gateway.build(settings, config, http_client=http_client, usage=usage)
+    gateway = Gateway.build(settings, config, http_client=http_client, usage=usage, keys=keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.keys.start()
         yield
         await gateway.aclose()
 
@@ -61,9 +67,11 @@ def create_app(
     )
     app.state.gateway = gateway
     app.include_router(openai_router(gateway))
-    app.include_router(health_router({}))
+    app.include_router(anthropic_router(gateway))
+    app.include_router(health_router({"database": gateway.keys.check}))
     install_schemas(app)
     _install_error_handlers(app)
+    app.add_middleware(SymbiosisMiddleware, keys=gateway.keys)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -10,6 +10,7 @@ import httpx
 from ..config import GatewayConfig
 from ..exceptions import ConfigError
 from ..providers import Provider, create_provider
+from ..services.keys import KeyService
 from ..services.routing import Deployment, ModelRouter
 from ..services.usage import MemoryUsageRecorder, UsageRecorder
 from ..settings import Settings
@@ -22,6 +23,8 @@ class Gateway:
     providers: Mapping[str, Provider]
     router: ModelRouter
     usage: UsageRecorder
+    keys: KeyService
+    owns_keys: bool
 
     @classmethod
     def build(
@@ -31,7 +34,9 @@ class Gateway:
         *,
         http_client: httpx.AsyncClient | None = None,
         usage: UsageRecorder | None = None,
+        keys: KeyService | None = None,
     ) -> Gateway:
+        """``keys`` defaults to a key service over ``settings.database_url``, owned here."""
         providers: dict[str, Provider] = {}
         for name, provider_config in config.providers.items():
             try:
@@ -61,8 +66,12 @@ class Gateway:
             providers=providers,
             router=router,
             usage=usage if usage is not None else MemoryUsageRecorder(),
+            keys=keys if keys is not None else KeyService.from_url(settings.database_url),
+            owns_keys=keys is None,
         )
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        if self.owns_keys:
+            await self.keys.aclose()

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ...exceptions import RateLimitError, SymbiosisError, UpstreamUnavailableError
-from ...middleware import request_id_of
+from ...middleware import authorize_model, key_of, request_id_of
 from ...services.routing import Deployment
 from ...services.usage import UsageEvent
 from ...wire import (
@@ -78,6 +78,7 @@ def openai_router(gateway: Gateway) -> APIRouter:
     async def chat_completions(request: Request) -> Response:
         started = perf_counter()
         chat = parse_request(ChatCompletionRequest, await read_body(request, limit))
+        authorize_model(request.scope, chat.model, models)
         event = UsageEvent(request_id_of(request.scope), chat.model, stream=bool(chat.stream))
         candidates = models.candidates(chat.model)
         if chat.stream:
@@ -165,6 +166,7 @@ def openai_router(gateway: Gateway) -> APIRouter:
     async def embeddings(request: Request) -> Response:
         started = perf_counter()
         embed = parse_request(EmbeddingsRequest, await read_body(request, limit))
+        authorize_model(request.scope, embed.model, models)
         event = UsageEvent(request_id_of(request.scope), embed.model)
         deployment = None
         try:
@@ -185,6 +187,8 @@ def openai_router(gateway: Gateway) -> APIRouter:
 
     @router.get("/v1/models", response_model=ModelList, summary="List the models you may use")
     async def list_models(request: Request) -> Response:
-        return json_response(ModelList(data=[ModelCard(id=name) for name in models.model_names]))
+        key = key_of(request.scope)
+        names = [n for n in models.model_names if key is None or key.allows(n)]
+        return json_response(ModelList(data=[ModelCard(id=name) for name in names]))
 
     return router

@@ -1,0 +1,84 @@
+"""``symbiosis projects``: the projects that keys and budgets belong to."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from ..services.keys import KeyService
+from ..store.base import BUDGET_PERIODS, ProjectRecord
+from ._output import fail, money, print_json, print_table
+from .db import administer
+
+app = typer.Typer(help="Projects: create and list them.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
+BudgetOption = Annotated[
+    str | None, typer.Option("--budget", metavar="USD", help="Spending limit in US dollars")
+]
+PeriodOption = Annotated[
+    str | None,
+    typer.Option(
+        "--budget-period",
+        metavar="|".join(BUDGET_PERIODS),
+        help="Period the budget applies to (default: monthly)",
+    ),
+]
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Unique project name")],
+    budget: BudgetOption = None,
+    budget_period: PeriodOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a project."""
+    amount, period = parse_budget(budget, budget_period)
+
+    async def work(keys: KeyService, actor: str) -> ProjectRecord:
+        return await keys.create_project(name, budget_usd=amount, budget_period=period, actor=actor)
+
+    project = administer(work)
+    if json_output:
+        print_json(project.model_dump())
+        return
+    budget_text = money(project.budget_usd, project.budget_period)
+    suffix = f", budget {budget_text}" if budget_text else ""
+    typer.echo(f"created project {project.name} ({project.id}){suffix}")
+
+
+@app.command("list")
+def list_(json_output: JsonOption = False) -> None:
+    """List the projects."""
+
+    async def work(keys: KeyService, actor: str) -> list[ProjectRecord]:
+        return await keys.list_projects(actor=actor)
+
+    projects = administer(work)
+    if json_output:
+        print_json([p.model_dump() for p in projects])
+        return
+    print_table(
+        ["NAME", "ID", "BUDGET", "CREATED"],
+        [[p.name, p.id, money(p.budget_usd, p.budget_period), p.created_at] for p in projects],
+    )
+
+
+def parse_budget(budget: str | None, period: str | None) -> tuple[Decimal | None, str | None]:
+    """``--budget`` and ``--budget-period`` checked, with one-line errors."""
+    if period is not None and period not in BUDGET_PERIODS:
+        fail(f"--budget-period must be one of {', '.join(BUDGET_PERIODS)}, not {period!r}")
+    if budget is None:
+        if period is not None:
+            fail("--budget-period needs --budget")
+        return None, None
+    try:
+        amount = Decimal(budget.removeprefix("$"))
+    except InvalidOperation:
+        fail(f"--budget must be an amount in US dollars, such as 250 or 12.50, not {budget!r}")
+    if not amount.is_finite() or amount < 0:
+        fail(f"--budget must be a positive amount in US dollars, not {budget!r}")
+    return amount, period
