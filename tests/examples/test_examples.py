@@ -27,6 +27,8 @@ def test_provider_client_example(upstream_url: str) -> None:
 
 
 def test_example_config_is_valid() -> None:
-    environ = {name: "x" for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    environ = {
+        name: "x" for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+    }
     config = GatewayConfig.load(EXAMPLES / "symbiosis.toml", environ=environ)
     assert {m.name for m in config.models} == {"gpt-4o-mini", "claude-sonnet", "llama"}

@@ -6,8 +6,8 @@ Providers know httpx and the wire types, nothing of keys, budgets or the databas
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar, Self, TypeVar
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import httpx
 import orjson
@@ -21,6 +21,7 @@ from ..wire import (
     EmbeddingsRequest,
     EmbeddingsResponse,
 )
+from ..wire.anthropic import AnthropicMessage, MessagesRequest
 from ._http import (
     DEFAULT_TIMEOUT,
     build_client,
@@ -127,4 +128,25 @@ class HTTPProvider(Provider):
             ) from exc
 
 
-__all__ = ["HTTPProvider", "Provider"]
+@runtime_checkable
+class MessagesCapable(Protocol):
+    """A provider that speaks the Anthropic Messages API natively.
+
+    The gateway's ``POST /v1/messages`` passes requests for such a provider through
+    untranslated (``isinstance(provider, MessagesCapable)``); any other provider is
+    reached through ``chat`` / ``chat_stream`` and a translation. ``betas`` are the
+    client's ``anthropic-beta`` features.
+    """
+
+    async def messages(
+        self, request: MessagesRequest, *, betas: Sequence[str] = ()
+    ) -> AnthropicMessage: ...
+
+    def messages_stream(
+        self, request: MessagesRequest, *, betas: Sequence[str] = ()
+    ) -> AsyncIterator[ServerSentEvent]:
+        """The upstream's events as they arrive; an ``error`` event is raised as our error."""
+        ...
+
+
+__all__ = ["HTTPProvider", "MessagesCapable", "Provider"]

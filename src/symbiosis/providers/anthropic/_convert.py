@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from ...exceptions import InvalidRequestError, UpstreamError
 from ...wire import (
@@ -24,16 +24,15 @@ from ...wire import (
     FunctionCall,
     ImagePart,
     Message,
-    PromptTokensDetails,
     ResponseMessage,
     SystemMessage,
     TextPart,
     Tool,
     ToolCall,
     ToolMessage,
-    Usage,
     UserMessage,
 )
+from ...wire.anthropic import AnthropicMessage
 from ...wire.chat import AudioPart, ContentPart, FilePart, RefusalPart
 
 log = logging.getLogger("symbiosis.providers.anthropic")
@@ -358,58 +357,6 @@ def _assistant(i: int, message: AssistantMessage) -> list[Block]:
 # -- response ---------------------------------------------------------------------------
 
 
-class AnthropicUsage(BaseModel):
-    """Token counts as Anthropic reports them; total input is the sum of the first three."""
-
-    model_config = ConfigDict(extra="allow")
-
-    input_tokens: int = 0
-    cache_read_input_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-    output_tokens: int = 0
-
-
-class AnthropicBlock(BaseModel):
-    """One response content block; unknown block types are kept and ignored."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    text: str | None = None
-    id: str | None = None
-    name: str | None = None
-    input: Any = None
-    thinking: str | None = None
-
-
-class AnthropicMessage(BaseModel):
-    """The parts of an Anthropic ``message`` object the translation reads."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    model: str
-    content: list[AnthropicBlock]
-    stop_reason: str | None = None
-    usage: AnthropicUsage
-
-
-def to_usage(usage: AnthropicUsage) -> Usage:
-    """OpenAI usage: cache reads and writes are prompt tokens, each also counted apart.
-
-    Writes go in ``cache_write_tokens`` (the OpenAI SDK's field) so pricing can charge them.
-    """
-    cached = usage.cache_read_input_tokens or 0
-    written = usage.cache_creation_input_tokens or 0
-    prompt = usage.input_tokens + cached + written
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=usage.output_tokens,
-        total_tokens=prompt + usage.output_tokens,
-        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached, cache_write_tokens=written),
-    )
-
-
 def finish_reason(stop_reason: str | None) -> str | None:
     if stop_reason is None:
         return None
@@ -452,5 +399,5 @@ def to_chat_completion(message: AnthropicMessage, provider: str) -> ChatCompleti
         created=int(time.time()),
         model=message.model,
         choices=[Choice(message=response, finish_reason=finish_reason(message.stop_reason))],
-        usage=to_usage(message.usage),
+        usage=message.usage.to_usage(),
     )

@@ -22,7 +22,8 @@ from ...exceptions import (
     UpstreamUnavailableError,
 )
 from ...wire import ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta
-from ._convert import AnthropicUsage, dump_arguments, finish_reason, to_usage
+from ...wire.anthropic import AnthropicUsage
+from ._convert import dump_arguments, finish_reason
 
 # Anthropic error ``type`` -> our error; anything else is a plain 502.
 _STREAM_ERRORS: dict[str, type[SymbiosisError]] = {
@@ -149,9 +150,7 @@ class StreamTranslator:
         return [self._chunk(Delta(thinking_blocks=[block]))]
 
     def _message_delta(self, event: dict[str, Any]) -> list[ChatCompletionChunk]:
-        usage = event.get("usage") or {}
-        counts = {k: usage[k] for k in AnthropicUsage.model_fields if usage.get(k) is not None}
-        self._usage = self._usage.model_copy(update=counts)
+        self._usage = self._usage.merged(event.get("usage") or {})
         self._stop_reason = (event.get("delta") or {}).get("stop_reason") or self._stop_reason
         if self._stop_reason is None or self._finished:
             return []
@@ -162,5 +161,5 @@ class StreamTranslator:
         self.done = True
         chunks = [] if self._finished else [self._chunk(Delta(), "stop")]
         usage_chunk = self._chunk(None)
-        usage_chunk.usage = to_usage(self._usage)
+        usage_chunk.usage = self._usage.to_usage()
         return [*chunks, usage_chunk]

@@ -1,22 +1,27 @@
 """Connection facts and orchestration for Anthropic's Messages API.
 
 Translation lives in ``_convert`` (request and response) and ``_stream`` (events);
-this module only knows the URL, the headers and which translation to call.
+this module only knows the URL, the headers and which translation to call. The
+``messages`` methods speak the Messages API natively, with no translation at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import ClassVar
 
 import httpx
+import orjson
 
 from ...exceptions import UpstreamError
 from ...wire import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from ...wire.anthropic import AnthropicMessage, MessagesRequest
 from .._http import DEFAULT_TIMEOUT
+from .._sse import ServerSentEvent
 from ..base import HTTPProvider
-from ._convert import AnthropicMessage, to_anthropic, to_chat_completion
-from ._stream import StreamTranslator
+from ._convert import to_anthropic, to_chat_completion
+from ._stream import StreamTranslator, stream_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_API_VERSION = "2023-06-01"
@@ -29,6 +34,10 @@ class AnthropicProvider(HTTPProvider):
     ``{base_url}/v1/messages``). Anthropic requires ``max_tokens``; requests that set
     neither ``max_tokens`` nor ``max_completion_tokens`` get ``default_max_tokens``.
     Embeddings are not offered (the base class answers 400).
+
+    ``messages`` and ``messages_stream`` pass Anthropic-shaped requests through
+    untranslated (the gateway's ``POST /v1/messages``): this provider is
+    ``MessagesCapable``.
     """
 
     type: ClassVar[str] = "anthropic"
@@ -74,6 +83,50 @@ class AnthropicProvider(HTTPProvider):
             if translator.done:
                 return
         raise UpstreamError(f"{self.name} ended the stream before message_stop")
+
+    async def messages(
+        self, request: MessagesRequest, *, betas: Sequence[str] = ()
+    ) -> AnthropicMessage:
+        """The upstream's message for ``request``, sent as it is (``stream`` left out)."""
+        body = request.wire_body()
+        body.pop("stream", None)
+        content = await self._post(self._url, body, self._headers_with(betas))
+        return self._parse(AnthropicMessage, content)
+
+    async def messages_stream(
+        self, request: MessagesRequest, *, betas: Sequence[str] = ()
+    ) -> AsyncIterator[ServerSentEvent]:
+        """The upstream's events, each yielded as it arrives, up to ``message_stop``.
+
+        An ``error`` event is raised as the matching ``SymbiosisError``; a stream that
+        ends before ``message_stop`` is a 502.
+        """
+        body = request.wire_body(stream=True)
+        events = self._post_events(self._url, body, self._headers_with(betas))
+        async with aclosing(events):
+            async for event in events:
+                if event.event == "error":
+                    raise stream_error(self.name, _error_object(event.data))
+                yield event
+                if event.event == "message_stop":
+                    return
+        raise UpstreamError(f"{self.name} ended the stream before message_stop")
+
+    def _headers_with(self, betas: Sequence[str]) -> Mapping[str, str]:
+        """Our headers, with the client's ``anthropic-beta`` features added to ours."""
+        if not betas:
+            return self._headers
+        configured = self._headers.get("anthropic-beta", "")
+        features = [f for f in configured.split(",") if f.strip()]
+        features += [f for f in betas if f not in features]
+        return {**self._headers, "anthropic-beta": ",".join(features)}
+
+
+def _error_object(data: str) -> object:
+    try:
+        return orjson.loads(data).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return {"type": "api_error", "message": data[:500]}
 
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_BASE_URL", "AnthropicProvider"]

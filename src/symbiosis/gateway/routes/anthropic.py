@@ -1,0 +1,256 @@
+"""The Anthropic-compatible API: ``POST /v1/messages`` (JSON and SSE).
+
+A deployment whose provider is ``MessagesCapable`` gets the request natively (only
+``model`` replaced) and its events are relayed as they arrive; any other deployment
+is reached through chat completions and ``wire.messages_bridge``. Errors use
+Anthropic's shape with the statuses of the OpenAI-compatible API, so the Anthropic
+SDKs raise their matching exception classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, TypeVar
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ...exceptions import RateLimitError, SymbiosisError, UpstreamUnavailableError
+from ...middleware import authorize_model, request_id_of
+from ...providers.base import MessagesCapable
+from ...services.routing import Deployment
+from ...services.usage import UsageEvent
+from ...wire import ChatCompletionChunk, ChatCompletionRequest, Usage
+from ...wire.anthropic import (
+    AnthropicErrorResponse,
+    AnthropicMessage,
+    MessagesRequest,
+    StreamUsage,
+    dump_json,
+)
+from ...wire.messages_bridge import MessagesStreamWriter, to_anthropic_message, to_chat_request
+from .._openapi import body_schema
+from .._parsing import parse_request, read_body
+from ..runtime import Gateway
+
+if TYPE_CHECKING:
+    from ...providers._sse import ServerSentEvent
+
+log = logging.getLogger("symbiosis.gateway")
+T = TypeVar("T")
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_FALLBACK_ON = (UpstreamUnavailableError, RateLimitError)
+
+
+def anthropic_router(gateway: Gateway) -> APIRouter:
+    router = APIRouter(tags=["Anthropic-compatible"])
+    limit = gateway.settings.max_request_bytes
+    models = gateway.router
+    recorder = gateway.usage
+
+    def finish(event: UsageEvent, started: float, deployment: Deployment | None) -> None:
+        event.latency_ms = (perf_counter() - started) * 1000
+        if deployment is not None:
+            event.provider = deployment.provider_name
+            event.upstream_model = deployment.upstream_model
+        recorder.record(event)
+
+    @router.post(
+        "/v1/messages",
+        openapi_extra=body_schema(MessagesRequest),
+        responses={200: {"model": AnthropicMessage}},
+        summary="Create a message, Anthropic-compatible (JSON or SSE stream)",
+    )
+    async def messages(request: Request) -> Response:
+        started = perf_counter()
+        request_id = request_id_of(request.scope)
+        try:
+            body = parse_request(MessagesRequest, await read_body(request, limit))
+            authorize_model(request.scope, body.model, models)
+            candidates = models.candidates(body.model)
+        except SymbiosisError as exc:
+            return _error_response(exc, request_id)
+        event = UsageEvent(request_id, body.model, stream=bool(body.stream))
+        forward = _Forward(body, _betas(request))
+        try:
+            if body.stream:
+                return await _stream(forward, candidates, event, started)
+            deployment, (message, usage) = await _first_available(candidates, forward.complete)
+        except Exception as exc:
+            error = _as_symbiosis_error(exc, request_id)
+            _fail(event, error)
+            finish(event, started, None)
+            return _error_response(error, request_id)
+        event.add_usage(usage)
+        finish(event, started, deployment)
+        return Response(
+            dump_json(message), media_type="application/json", headers={"request-id": request_id}
+        )
+
+    async def _stream(
+        forward: _Forward, candidates: list[Deployment], event: UsageEvent, started: float
+    ) -> Response:
+        deployment, (frames, first) = await _first_available(
+            candidates, lambda d: forward.open_stream(d, event)
+        )
+        event.ttft_ms = (perf_counter() - started) * 1000
+
+        async def relay() -> AsyncIterator[bytes]:
+            done = False
+            try:
+                if first is not None:
+                    yield first
+                async for frame in frames:
+                    yield frame
+                done = True
+            except Exception as exc:
+                done = True
+                error = _as_symbiosis_error(exc, event.request_id)
+                _fail(event, error)
+                yield _event_frame(AnthropicErrorResponse.from_exception(error, event.request_id))
+            finally:
+                if not done:
+                    event.status, event.error_type = 499, "client_closed_request"
+                await frames.aclose()  # type: ignore[attr-defined]
+                finish(event, started, deployment)
+
+        headers = {**_SSE_HEADERS, "request-id": event.request_id}
+        return StreamingResponse(relay(), media_type="text/event-stream", headers=headers)
+
+    return router
+
+
+class _Forward:
+    """One Messages request, sent to a deployment natively or through chat completions.
+
+    The chat translation is made once, on the first deployment that needs it, so a
+    request for Anthropic-only deployments is never refused by the translation.
+    """
+
+    def __init__(self, request: MessagesRequest, betas: list[str]) -> None:
+        self.request = request
+        self.betas = betas
+        self.thinking = request.thinking is not None and request.thinking.enabled
+        self._chat: ChatCompletionRequest | None = None
+
+    def _native(self, d: Deployment) -> MessagesRequest:
+        return self.request.model_copy(update={"model": d.upstream_model})
+
+    def _chat_request(self, d: Deployment) -> ChatCompletionRequest:
+        if self._chat is None:
+            self._chat = to_chat_request(self.request)
+        return self._chat.model_copy(update={"model": d.upstream_model})
+
+    async def complete(self, d: Deployment) -> tuple[AnthropicMessage, Usage | None]:
+        provider = d.provider
+        if isinstance(provider, MessagesCapable):
+            message = await provider.messages(self._native(d), betas=self.betas)
+            return message, message.usage.to_usage()
+        completion = await provider.chat(self._chat_request(d))
+        return to_anthropic_message(completion, thinking=self.thinking), completion.usage
+
+    async def open_stream(
+        self, d: Deployment, event: UsageEvent
+    ) -> tuple[AsyncIterator[bytes], bytes | None]:
+        """The client's SSE frames and the first of them: the upstream call starts here."""
+        provider = d.provider
+        if isinstance(provider, MessagesCapable):
+            events = provider.messages_stream(self._native(d), betas=self.betas)
+            frames = _native_frames(events, event)
+        else:
+            chunks = provider.chat_stream(self._chat_request(d))
+            frames = _translated_frames(chunks, event, self.thinking)
+        try:
+            return frames, await anext(frames)
+        except StopAsyncIteration:
+            return frames, None
+
+
+async def _native_frames(
+    events: AsyncIterator[ServerSentEvent], event: UsageEvent
+) -> AsyncIterator[bytes]:
+    """Upstream events re-framed as they arrive; their usage is read on the way."""
+    usage = StreamUsage()
+    try:
+        async for item in events:
+            usage.feed(item.event, item.data)
+            yield _frame(item.event, item.data)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+        if usage.usage is not None:
+            event.add_usage(usage.usage.to_usage())
+
+
+async def _translated_frames(
+    chunks: AsyncIterator[ChatCompletionChunk], event: UsageEvent, thinking: bool
+) -> AsyncIterator[bytes]:
+    """Chat chunks as Anthropic events, each sent as soon as its chunk arrives."""
+    writer = MessagesStreamWriter(thinking=thinking)
+    try:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                event.add_usage(chunk.usage)
+            for out in writer.feed(chunk):
+                yield _event_frame(out)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    for out in writer.finish():
+        yield _event_frame(out)
+
+
+async def _first_available(
+    candidates: list[Deployment], call: Callable[[Deployment], Awaitable[T]]
+) -> tuple[Deployment, T]:
+    """Try each deployment of a group in turn while the upstream is overloaded or down."""
+    last = len(candidates) - 1
+    for index, deployment in enumerate(candidates):
+        try:
+            return deployment, await call(deployment)
+        except _FALLBACK_ON:
+            if index == last:
+                raise
+            log.warning("deployment %s unavailable, trying the next", deployment.provider_name)
+    raise AssertionError("candidates is never empty")  # pragma: no cover
+
+
+def _betas(request: Request) -> list[str]:
+    """The client's ``anthropic-beta`` features (the header may repeat or list several)."""
+    values = request.headers.getlist("anthropic-beta")
+    return [f.strip() for value in values for f in value.split(",") if f.strip()]
+
+
+def _fail(event: UsageEvent, exc: SymbiosisError) -> None:
+    event.status = exc.status_code
+    event.error_type = exc.error_type
+
+
+def _as_symbiosis_error(exc: Exception, request_id: str) -> SymbiosisError:
+    if isinstance(exc, SymbiosisError):
+        return exc
+    log.exception("request %s failed", request_id, exc_info=exc)
+    return SymbiosisError(f"Internal error (request id {request_id})")
+
+
+def _frame(name: str | None, data: str) -> bytes:
+    head = f"event: {name}\n" if name else ""
+    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
+
+
+def _event_frame(event: BaseModel) -> bytes:
+    name = getattr(event, "type", "message").encode()
+    return b"event: " + name + b"\ndata: " + dump_json(event) + b"\n\n"
+
+
+def _error_response(exc: SymbiosisError, request_id: str) -> Response:
+    body = AnthropicErrorResponse.from_exception(exc, request_id)
+    return Response(
+        dump_json(body),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers={**exc.headers(), "request-id": request_id},
+    )
