@@ -46,9 +46,32 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MeteringConfig:
+    """``[request_logs]``, ``[budgets]`` and ``[rate_limits]``: how requests are metered."""
+
+    store_bodies: bool = False
+    redact_fields: tuple[str, ...] = ()
+    spool_dir: str = "./symbiosis-spool"
+    spool_max_mb: int = 512
+    default_output_tokens: int = 1024
+    alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    alert_webhook: str | None = None
+    redis_url: str | None = None
+
+
+_METERING_KEYS: Mapping[str, Mapping[str, type | tuple[type, ...]]] = {
+    "request_logs": {"store_bodies": bool, "redact_fields": list, "spool_dir": str,
+                     "spool_max_mb": int},
+    "budgets": {"default_output_tokens": int, "alert_thresholds": list, "alert_webhook": str},
+    "rate_limits": {"redis_url": str},
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     models: tuple[ModelConfig, ...] = ()
+    metering: MeteringConfig = field(default_factory=MeteringConfig)
     source: str = "<defaults>"
 
     @classmethod
@@ -73,7 +96,7 @@ class GatewayConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-        unknown = sorted(set(data) - {"providers", "models"})
+        unknown = sorted(set(data) - {"providers", "models", *_METERING_KEYS})
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}")
         data = _substitute(data, env, source, path="")
@@ -103,7 +126,8 @@ class GatewayConfig:
             _model(entry, f"{source}: models[{index}]", providers)
             for index, entry in enumerate(raw_models)
         )
-        return cls(providers=providers, models=models, source=source)
+        metering = _metering(data, source)
+        return cls(providers=providers, models=models, metering=metering, source=source)
 
 
 _PROVIDER_HEADER = re.compile(
@@ -123,6 +147,31 @@ def _check_duplicate_providers(text: str, source: str) -> None:
                 f"(defined at line {seen[name]} and again at line {line})"
             )
         seen[name] = line
+
+
+def _metering(data: Mapping[str, Any], source: str) -> MeteringConfig:
+    values: dict[str, Any] = {}
+    for section, keys in _METERING_KEYS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in table.items():
+            expected = keys.get(key)
+            if expected is None:
+                raise ConfigError(
+                    f"{source}: {section}.{key}: unknown key (known: {', '.join(sorted(keys))})"
+                )
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(
+                    f"{source}: {section}.{key}: expected {expected.__name__}, not {value!r}"
+                )
+            values[key] = tuple(value) if isinstance(value, list) else value
+    thresholds = values.get("alert_thresholds", ())
+    if any(not isinstance(t, int | float) or not 0 < t <= 10 for t in thresholds):
+        raise ConfigError(
+            f"{source}: budgets.alert_thresholds: fractions of the budget such as 0.5, 0.8, 1.0"
+        )
+    return MeteringConfig(**values)
 
 
 def _model(entry: Any, where: str, providers: Mapping[str, ProviderConfig]) -> ModelConfig:

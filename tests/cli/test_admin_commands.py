@@ -76,7 +76,7 @@ def test_projects_and_keys_from_create_to_revoke(database_url: str) -> None:
     assert "$12.5 weekly" in created.stdout
     assert [p["name"] for p in json_of(database_url, "projects", "list")] == ["alpha", "beta"]
     table = ok(database_url, "projects", "list").stdout.splitlines()
-    assert table[0].split() == ["NAME", "ID", "BUDGET", "CREATED"]
+    assert table[0].split() == ["NAME", "ID", "RPM", "TPM", "BUDGET", "CREATED"]
     assert table[1].startswith("alpha")
     assert "$100 monthly" in table[1]
 
@@ -133,10 +133,34 @@ def test_every_command_is_audited_with_the_operator(migrated_url: str) -> None:
     assert all(actor.startswith("cli") for _, actor in entries)
 
 
+def test_projects_take_rate_limits(migrated_url: str) -> None:
+    project = json_of(migrated_url, "projects", "create", "alpha", "--rpm", "600",
+                      "--tpm", "2000000")  # fmt: skip
+    assert (project["rpm_limit"], project["tpm_limit"]) == (600, 2_000_000)
+    created = ok(migrated_url, "projects", "create", "beta", "--rpm", "30").stdout
+    assert created.startswith("created project beta (proj_")
+    assert created.rstrip().endswith(", 30 rpm")
+    listed = {p["name"]: p for p in json_of(migrated_url, "projects", "list")}
+    assert (listed["alpha"]["rpm_limit"], listed["alpha"]["tpm_limit"]) == (600, 2_000_000)
+    assert (listed["beta"]["rpm_limit"], listed["beta"]["tpm_limit"]) == (30, None)
+    table = ok(migrated_url, "projects", "list").stdout.splitlines()
+    assert table[0].split()[:4] == ["NAME", "ID", "RPM", "TPM"]
+    assert table[1].split()[2:5] == ["600", "2000000", "-"]
+    assert table[2].split()[2:5] == ["30", "-", "-"]
+
+    key = json_of(migrated_url, "keys", "create", "--project", "alpha")
+    assert (key["project_rpm_limit"], key["project_tpm_limit"]) == (600, 2_000_000)
+    assert cli(migrated_url, "projects", "create", "gamma", "--rpm", "0").exit_code == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["projects", "create", "taken"], "project 'taken' already exists"),
+        (["projects", "create", "x", "--rpm", "0"], "--rpm must be at least 1, not '0'"),
+        (["projects", "create", "x", "--tpm", "-5"], "--tpm must be at least 1, not '-5'"),
+        (["projects", "create", "x", "--rpm", "lots"], "--rpm must be a whole number"),
+        (["projects", "create", "x", "--tpm", "1.5"], "--tpm must be a whole number"),
         (["keys", "create", "--project", "nope"], "unknown project 'nope'"),
         (["keys", "list", "--project", "nope"], "unknown project 'nope'"),
         (["keys", "revoke", "key_nope"], "unknown key 'key_nope'"),

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -21,52 +19,10 @@ import pytest
 
 from symbiosis.services.keys import CreatedKey, KeyService
 
+from .._processes import replica, wait_ready
 from ..conftest import config_for
 
-STARTUP_TIMEOUT = 120.0
 PROPAGATION_LIMIT = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _replica(env: dict[str, str], config: Path, log: Path) -> Iterator[str]:
-    """A `symbiosis serve` process; yields its base URL once it is ready."""
-    port = _free_port()
-    command = [sys.executable, "-m", "symbiosis", "serve", "--config", str(config)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _wait_ready(urls: list[str], logs: list[Path]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    pending = set(urls)
-    while pending:
-        for url in list(pending):
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    pending.discard(url)
-            except httpx.TransportError:
-                pass
-        if time.monotonic() > deadline:
-            output = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
-            pytest.fail(f"replicas not ready after {STARTUP_TIMEOUT:.0f} s:\n{output}")
-        time.sleep(0.1)
 
 
 async def _create_key(database_url: str) -> CreatedKey:
@@ -95,8 +51,9 @@ def test_revoke_through_the_cli_reaches_both_replicas(
     logs = [tmp_path / "replica-1.log", tmp_path / "replica-2.log"]
     with ExitStack() as stack:
         # Both start at once on an empty database: one migrates, the other waits its turn.
-        urls = [stack.enter_context(_replica(env, config, log)) for log in logs]
-        _wait_ready(urls, logs)
+        replicas = [stack.enter_context(replica(env, config, log)) for log in logs]
+        wait_ready(replicas)
+        urls = [r.url for r in replicas]
 
         created = asyncio.run(_create_key(postgres_url))
         for url in urls:

@@ -273,6 +273,17 @@ async def test_administrative_input_is_checked(idle_keys: KeyService) -> None:
     ]
 
 
+async def test_the_key_context_carries_its_projects_rate_limits(idle_keys: KeyService) -> None:
+    project = await idle_keys.create_project("p", rpm_limit=600, tpm_limit=90_000, actor=ACTOR)
+    assert (project.rpm_limit, project.tpm_limit) == (600, 90_000)
+    created = await idle_keys.create_key("p", rpm_limit=60, actor=ACTOR)
+    context = await idle_keys.verify(created.secret)
+    assert (context.rpm_limit, context.tpm_limit) == (60, None)
+    assert (context.project_rpm_limit, context.project_tpm_limit) == (600, 90_000)
+    with pytest.raises(InvalidRequestError, match="tpm_limit"):
+        await idle_keys.create_project("q", tpm_limit=0, actor=ACTOR)
+
+
 async def test_the_current_key_is_request_scoped(idle_keys: KeyService) -> None:
     await idle_keys.create_project("p", actor=ACTOR)
     created = await idle_keys.create_key("p", models=["m"], actor=ACTOR)

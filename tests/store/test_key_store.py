@@ -195,3 +195,34 @@ async def test_keys_carry_their_projects_budget(store: KeyStore) -> None:
     assert (other.project_budget_usd, other.project_budget_period) == (None, None)
     listed = {k.id: k for k in await store.list_keys(project=None, actor=ACTOR)}
     assert listed[created.id].project_budget_usd == 250
+
+
+async def test_project_rate_limits_round_trip_into_projects_and_keys(store: KeyStore) -> None:
+    limited = NewProject(name="p", rpm_limit=600, tpm_limit=2_000_000)
+    project = await store.create_project(limited, actor=ACTOR)
+    await store.create_project(NewProject(name="free"), actor=ACTOR)
+    assert (project.rpm_limit, project.tpm_limit) == (600, 2_000_000)
+    listed = {p.name: p for p in await store.list_projects(actor=ACTOR)}
+    assert listed["p"] == project
+    assert (listed["free"].rpm_limit, listed["free"].tpm_limit) == (None, None)
+
+    created = await store.create_key(_new_key("p", "s1", rpm_limit=60), actor=ACTOR)
+    other = await store.create_key(_new_key("free", "s2"), actor=ACTOR)
+    assert (created.rpm_limit, created.tpm_limit) == (60, None)  # the key's own stay apart
+    assert (created.project_rpm_limit, created.project_tpm_limit) == (600, 2_000_000)
+    assert (other.project_rpm_limit, other.project_tpm_limit) == (None, None)
+    assert await store.key_by_hash(created.key_hash) == created
+    listed_keys = await store.list_keys(project=None, actor=ACTOR)
+    changed = await store.keys_changed_since(datetime(2000, 1, 1, tzinfo=UTC))
+    assert {k.id: k for k in listed_keys}[created.id] == created
+    assert {k.id: k for k in changed}[created.id] == created
+    revoked = await store.revoke_key(created.id, actor=ACTOR)
+    assert (revoked.project_rpm_limit, revoked.project_tpm_limit) == (600, 2_000_000)
+    audit = (await store.recent_audit())[-1]
+    assert audit.details == {"name": "p", "rpm_limit": 600, "tpm_limit": 2_000_000}
+
+
+@pytest.mark.parametrize("field", ["rpm_limit", "tpm_limit"])
+def test_project_rate_limits_are_at_least_one(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        NewProject(name="p", **{field: 0})

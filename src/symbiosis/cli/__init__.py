@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..exceptions import ConfigError, SymbiosisError
-from . import db, demo, keys, projects, serve
+from . import db, demo, keys, projects, serve, usage
 
 app = typer.Typer(
     name="symbiosis",
@@ -21,6 +21,7 @@ app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(projects.app, name="projects")
 app.add_typer(keys.app, name="keys")
+app.command("usage")(usage.usage)
 
 
 def main() -> None:

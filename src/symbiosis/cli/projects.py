@@ -26,6 +26,14 @@ PeriodOption = Annotated[
         help="Period the budget applies to (default: monthly)",
     ),
 ]
+RpmOption = Annotated[
+    str | None,
+    typer.Option("--rpm", metavar="N", help="Requests per minute, all the project's keys together"),
+]
+TpmOption = Annotated[
+    str | None,
+    typer.Option("--tpm", metavar="N", help="Tokens per minute, all the project's keys together"),
+]
 
 
 @app.command("create")
@@ -33,20 +41,35 @@ def create(
     name: Annotated[str, typer.Argument(help="Unique project name")],
     budget: BudgetOption = None,
     budget_period: PeriodOption = None,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a project."""
     amount, period = parse_budget(budget, budget_period)
+    rpm_limit, tpm_limit = parse_limit("--rpm", rpm), parse_limit("--tpm", tpm)
 
     async def work(keys: KeyService, actor: str) -> ProjectRecord:
-        return await keys.create_project(name, budget_usd=amount, budget_period=period, actor=actor)
+        return await keys.create_project(
+            name,
+            rpm_limit=rpm_limit,
+            tpm_limit=tpm_limit,
+            budget_usd=amount,
+            budget_period=period,
+            actor=actor,
+        )
 
     project = administer(work)
     if json_output:
         print_json(project.model_dump())
         return
     budget_text = money(project.budget_usd, project.budget_period)
-    suffix = f", budget {budget_text}" if budget_text else ""
+    parts = [
+        f"{project.rpm_limit} rpm" if project.rpm_limit else None,
+        f"{project.tpm_limit} tpm" if project.tpm_limit else None,
+        f"budget {budget_text}" if budget_text else None,
+    ]
+    suffix = "".join(f", {part}" for part in parts if part)
     typer.echo(f"created project {project.name} ({project.id}){suffix}")
 
 
@@ -62,9 +85,32 @@ def list_(json_output: JsonOption = False) -> None:
         print_json([p.model_dump() for p in projects])
         return
     print_table(
-        ["NAME", "ID", "BUDGET", "CREATED"],
-        [[p.name, p.id, money(p.budget_usd, p.budget_period), p.created_at] for p in projects],
+        ["NAME", "ID", "RPM", "TPM", "BUDGET", "CREATED"],
+        [
+            [
+                p.name,
+                p.id,
+                p.rpm_limit,
+                p.tpm_limit,
+                money(p.budget_usd, p.budget_period),
+                p.created_at,
+            ]
+            for p in projects
+        ],
     )
+
+
+def parse_limit(option: str, text: str | None) -> int | None:
+    """A per-minute limit such as ``--rpm 60``: a whole number of at least 1."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        fail(f"{option} must be a whole number, such as 60, not {text!r}")
+    if value < 1:
+        fail(f"{option} must be at least 1, not {text!r}")
+    return value
 
 
 def parse_budget(budget: str | None, period: str | None) -> tuple[Decimal | None, str | None]:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import GatewayConfig
 from ..exceptions import InvalidRequestError, SymbiosisError
@@ -55,9 +56,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await gateway.keys.start()
+        await gateway.start()
         yield
-        await gateway.aclose()
+        await gateway.aclose()  # drains the request log, settles budgets
 
     app = FastAPI(
         title="Symbiosis gateway",
@@ -73,7 +74,21 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(SymbiosisMiddleware, keys=gateway.keys)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(_StartOnFirstRequest, gateway=gateway)
     return app
+
+
+class _StartOnFirstRequest:
+    """A mounted app never sees its lifespan: start the background work on first use."""
+
+    def __init__(self, app: ASGIApp, *, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.gateway.started:
+            await self.gateway.start()
+        await self.app(scope, receive, send)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -86,6 +86,8 @@ class KeyContext:
     tpm_limit: int | None = None
     budget_usd: Decimal | None = None
     budget_period: str | None = None
+    project_rpm_limit: int | None = None
+    project_tpm_limit: int | None = None
     project_budget_usd: Decimal | None = None
     project_budget_period: str | None = None
 
@@ -106,6 +108,8 @@ class KeyContext:
             tpm_limit=record.tpm_limit,
             budget_usd=record.budget_usd,
             budget_period=record.budget_period,
+            project_rpm_limit=record.project_rpm_limit,
+            project_tpm_limit=record.project_tpm_limit,
             project_budget_usd=record.project_budget_usd,
             project_budget_period=record.project_budget_period,
         )
@@ -354,11 +358,21 @@ class KeyService:
         self,
         name: str,
         *,
+        rpm_limit: int | None = None,
+        tpm_limit: int | None = None,
         budget_usd: Decimal | float | None = None,
         budget_period: str | None = None,
         actor: str,
     ) -> ProjectRecord:
-        project = _build(NewProject, name=name, budget_usd=budget_usd, budget_period=budget_period)
+        """Create a project; its RPM/TPM limits and budget apply to all its keys together."""
+        project = _build(
+            NewProject,
+            name=name,
+            rpm_limit=rpm_limit,
+            tpm_limit=tpm_limit,
+            budget_usd=budget_usd,
+            budget_period=budget_period,
+        )
         return await self.store.create_project(project, actor=actor)
 
     async def list_projects(self, *, actor: str) -> list[ProjectRecord]:

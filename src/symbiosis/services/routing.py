@@ -38,6 +38,10 @@ class ModelRouter:
         }
 
     @property
+    def deployments(self) -> list[Deployment]:
+        return [d for group in self._groups.values() for d in group]
+
+    @property
     def model_names(self) -> list[str]:
         return sorted(self._groups)
 

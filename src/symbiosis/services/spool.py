@@ -34,7 +34,7 @@ class DiskSpool:
 
     def put(self, events: Sequence[UsageEvent]) -> Path:
         """Persist a batch; raises ``SpoolFullError`` past ``max_bytes``."""
-        data = b"".join(orjson.dumps(asdict(e)) + b"\n" for e in events)
+        data = b"".join(orjson.dumps(asdict(e), default=str) + b"\n" for e in events)
         if self.size() + len(data) > self.max_bytes:
             raise SpoolFullError(f"request-log spool {self.directory} is full ({self.max_bytes} B)")
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from ..wire import Usage
@@ -32,7 +33,7 @@ class UsageEvent:
     output_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
-    cost_usd: float | None = None
+    cost_usd: Decimal | None = None
     request_body: str | None = None
     response_body: str | None = None
 
@@ -49,6 +50,8 @@ class UsageEvent:
         """The inverse of ``dataclasses.asdict`` after a JSON round trip (the disk spool)."""
         data = dict(data)
         data["at"] = datetime.fromisoformat(data["at"])
+        if data.get("cost_usd") is not None:
+            data["cost_usd"] = Decimal(data["cost_usd"])
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -65,7 +68,7 @@ class UsageTotals:
     errors: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -82,7 +85,7 @@ class MemoryUsageRecorder:
         totals.errors += event.status >= 400
         totals.input_tokens += event.input_tokens
         totals.output_tokens += event.output_tokens
-        totals.cost_usd += event.cost_usd or 0.0
+        totals.cost_usd += event.cost_usd or 0
         self.events.append(event)
         if len(self.events) > self.keep_events:
             del self.events[: len(self.events) - self.keep_events]

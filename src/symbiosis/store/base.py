@@ -46,15 +46,22 @@ class _WithBudget(_Record):
 
 
 class NewProject(_WithBudget):
-    """A project to create; a budget without a period is monthly."""
+    """A project to create; a budget without a period is monthly.
+
+    ``rpm_limit`` and ``tpm_limit`` cap the project as a whole, on top of its keys' own.
+    """
 
     name: str = Field(min_length=1, max_length=200)
+    rpm_limit: int | None = Field(default=None, ge=1)
+    tpm_limit: int | None = Field(default=None, ge=1)
 
 
 class ProjectRecord(_Record):
     id: str
     name: str
     business_unit_id: str | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
     budget_usd: Decimal | None = None
     budget_period: BudgetPeriod | None = None
     created_at: datetime
@@ -92,6 +99,8 @@ class KeyRecord(_Record):
     updated_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    project_rpm_limit: int | None = None
+    project_tpm_limit: int | None = None
     project_budget_usd: Decimal | None = None
     project_budget_period: BudgetPeriod | None = None
 

@@ -41,6 +41,8 @@ class MemoryKeyStore:
         record = ProjectRecord(
             id=new_id("proj"),
             name=project.name,
+            rpm_limit=project.rpm_limit,
+            tpm_limit=project.tpm_limit,
             budget_usd=project.budget_usd,
             budget_period=project.budget_period,
             created_at=utcnow(),
@@ -66,6 +68,8 @@ class MemoryKeyStore:
             project_name=project.name,
             created_at=now,
             updated_at=now,
+            project_rpm_limit=project.rpm_limit,
+            project_tpm_limit=project.tpm_limit,
             project_budget_usd=project.budget_usd,
             project_budget_period=project.budget_period,
             **key.model_dump(exclude={"project"}),

@@ -32,9 +32,9 @@ _PROJECT_BUDGET = and_(col(Budget.scope) == "project", col(Budget.scope_id) == c
 
 
 def _keys() -> Any:
-    """Keys with their project's name and budget: what a ``KeyRecord`` carries."""
+    """Keys with their project and its budget: what a ``KeyRecord`` carries."""
     return (
-        select(VirtualKey, Project.name, Budget)
+        select(VirtualKey, Project, Budget)
         .join(Project, col(VirtualKey.project_id) == col(Project.id))
         .outerjoin(Budget, _PROJECT_BUDGET)
     )
@@ -64,7 +64,7 @@ class SqlKeyStore:
                 yield session
 
     async def create_project(self, project: NewProject, *, actor: str) -> ProjectRecord:
-        row = Project(name=project.name)
+        row = Project(name=project.name, rpm_limit=project.rpm_limit, tpm_limit=project.tpm_limit)
         budget = None
         try:
             async with self._transaction() as session:
@@ -106,7 +106,7 @@ class SqlKeyStore:
             budget = await session.scalar(
                 select(Budget).where(Budget.scope == "project", Budget.scope_id == project.id)
             )
-        return _key_record(row, project.name, budget)
+        return _key_record(row, project, budget)
 
     async def list_keys(self, *, project: str | None, actor: str) -> list[KeyRecord]:
         query = _keys().order_by(col(VirtualKey.created_at))
@@ -126,14 +126,14 @@ class SqlKeyStore:
             found = (await session.execute(query)).first()
             if found is None:
                 raise key_not_found(key_id)
-            row, project_name, budget = found
-            details: dict[str, Any] = {"project": project_name}
+            row, project, budget = found
+            details: dict[str, Any] = {"project": project.name}
             if row.revoked_at is None:
                 row.revoked_at = row.updated_at = utcnow()
             else:
                 details["already_revoked"] = True
             session.add(_audit(actor, "key.revoke", "key", row.id, details))
-        return _key_record(row, project_name, budget)
+        return _key_record(row, project, budget)
 
     async def key_by_hash(self, key_hash: str) -> KeyRecord | None:
         query = _keys().where(col(VirtualKey.key_hash) == key_hash)
@@ -202,17 +202,19 @@ def _project_record(project: Project, budget: Budget | None) -> ProjectRecord:
         id=project.id,
         name=project.name,
         business_unit_id=project.business_unit_id,
+        rpm_limit=project.rpm_limit,
+        tpm_limit=project.tpm_limit,
         budget_usd=budget.amount_usd if budget else None,
         budget_period=budget.period if budget else None,  # type: ignore[arg-type]
         created_at=project.created_at,
     )
 
 
-def _key_record(row: VirtualKey, project_name: str, budget: Budget | None) -> KeyRecord:
+def _key_record(row: VirtualKey, project: Project, budget: Budget | None) -> KeyRecord:
     return KeyRecord(
         id=row.id,
         project_id=row.project_id,
-        project_name=project_name,
+        project_name=project.name,
         name=row.name,
         key_hash=row.key_hash,
         prefix=row.prefix,
@@ -226,6 +228,8 @@ def _key_record(row: VirtualKey, project_name: str, budget: Budget | None) -> Ke
         updated_at=row.updated_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        project_rpm_limit=project.rpm_limit,
+        project_tpm_limit=project.tpm_limit,
         project_budget_usd=budget.amount_usd if budget else None,
         project_budget_period=budget.period if budget else None,  # type: ignore[arg-type]
     )

@@ -10,7 +10,7 @@ SDKs raise their matching exception classes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,11 +19,11 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ...exceptions import RateLimitError, SymbiosisError, UpstreamUnavailableError
-from ...middleware import authorize_model, request_id_of
+from ...exceptions import SymbiosisError
+from ...middleware import authorize_model, key_of, request_id_of
 from ...providers.base import MessagesCapable
+from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
-from ...services.usage import UsageEvent
 from ...wire import ChatCompletionChunk, ChatCompletionRequest, Usage
 from ...wire.anthropic import (
     AnthropicErrorResponse,
@@ -33,6 +33,7 @@ from ...wire.anthropic import (
     dump_json,
 )
 from ...wire.messages_bridge import MessagesStreamWriter, to_anthropic_message, to_chat_request
+from .._calls import COST_HEADER, first_available, metered_headers, new_event
 from .._openapi import body_schema
 from .._parsing import parse_request, read_body
 from ..runtime import Gateway
@@ -44,21 +45,13 @@ log = logging.getLogger("symbiosis.gateway")
 T = TypeVar("T")
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-_FALLBACK_ON = (UpstreamUnavailableError, RateLimitError)
 
 
 def anthropic_router(gateway: Gateway) -> APIRouter:
     router = APIRouter(tags=["Anthropic-compatible"])
     limit = gateway.settings.max_request_bytes
     models = gateway.router
-    recorder = gateway.usage
-
-    def finish(event: UsageEvent, started: float, deployment: Deployment | None) -> None:
-        event.latency_ms = (perf_counter() - started) * 1000
-        if deployment is not None:
-            event.provider = deployment.provider_name
-            event.upstream_model = deployment.upstream_model
-        recorder.record(event)
+    metering = gateway.metering
 
     @router.post(
         "/v1/messages",
@@ -67,38 +60,47 @@ def anthropic_router(gateway: Gateway) -> APIRouter:
         summary="Create a message, Anthropic-compatible (JSON or SSE stream)",
     )
     async def messages(request: Request) -> Response:
-        started = perf_counter()
         request_id = request_id_of(request.scope)
         try:
-            body = parse_request(MessagesRequest, await read_body(request, limit))
+            raw = await read_body(request, limit)
+            body = parse_request(MessagesRequest, raw)
             authorize_model(request.scope, body.model, models)
             candidates = models.candidates(body.model)
+            user = body.metadata.user_id if body.metadata is not None else None
+            event = new_event(request, body.model, stream=bool(body.stream), user=user)
+            ticket = await metering.begin(
+                key_of(request.scope),
+                candidates[0],
+                event,
+                prompt_bytes=len(raw),
+                max_output=body.max_tokens,
+            )
         except SymbiosisError as exc:
             return _error_response(exc, request_id)
-        event = UsageEvent(request_id, body.model, stream=bool(body.stream))
         forward = _Forward(body, _betas(request))
+        deployment = None
         try:
             if body.stream:
-                return await _stream(forward, candidates, event, started)
-            deployment, (message, usage) = await _first_available(candidates, forward.complete)
+                return await _stream(forward, candidates, ticket)
+            deployment, (message, usage) = await first_available(candidates, forward.complete)
         except Exception as exc:
             error = _as_symbiosis_error(exc, request_id)
-            _fail(event, error)
-            finish(event, started, None)
+            metering.fail(ticket, deployment, error)
             return _error_response(error, request_id)
-        event.add_usage(usage)
-        finish(event, started, deployment)
+        cost = metering.finish(ticket, deployment, usage)
         return Response(
-            dump_json(message), media_type="application/json", headers={"request-id": request_id}
+            dump_json(message),
+            media_type="application/json",
+            headers={**metered_headers(ticket, cost), "request-id": request_id},
         )
 
-    async def _stream(
-        forward: _Forward, candidates: list[Deployment], event: UsageEvent, started: float
-    ) -> Response:
-        deployment, (frames, first) = await _first_available(
-            candidates, lambda d: forward.open_stream(d, event)
+    async def _stream(forward: _Forward, candidates: list[Deployment], ticket: Ticket) -> Response:
+        event = ticket.event
+        usage = _UsageBox()
+        deployment, (frames, first) = await first_available(
+            candidates, lambda d: forward.open_stream(d, usage)
         )
-        event.ttft_ms = (perf_counter() - started) * 1000
+        event.ttft_ms = (perf_counter() - ticket.started) * 1000
 
         async def relay() -> AsyncIterator[bytes]:
             done = False
@@ -108,21 +110,33 @@ def anthropic_router(gateway: Gateway) -> APIRouter:
                 async for frame in frames:
                     yield frame
                 done = True
+                cost = metering.finish(ticket, deployment, usage.value)
+                if (text := format_cost(cost)) is not None:
+                    yield f": {COST_HEADER}={text}\n\n".encode()
             except Exception as exc:
                 done = True
                 error = _as_symbiosis_error(exc, event.request_id)
-                _fail(event, error)
+                metering.fail(ticket, deployment, error, usage.value)
                 yield _event_frame(AnthropicErrorResponse.from_exception(error, event.request_id))
             finally:
-                if not done:
-                    event.status, event.error_type = 499, "client_closed_request"
                 await frames.aclose()  # type: ignore[attr-defined]
-                finish(event, started, deployment)
+                if not done:  # the client went away: bill what the upstream reported
+                    event.status, event.error_type = 499, "client_closed_request"
+                    metering.finish(ticket, deployment, usage.value)
 
-        headers = {**_SSE_HEADERS, "request-id": event.request_id}
+        headers = {**_SSE_HEADERS, **ticket.headers, "request-id": event.request_id}
         return StreamingResponse(relay(), media_type="text/event-stream", headers=headers)
 
     return router
+
+
+class _UsageBox:
+    """Where a stream's frame generator leaves the usage it read on the way."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Usage | None = None
 
 
 class _Forward:
@@ -155,16 +169,16 @@ class _Forward:
         return to_anthropic_message(completion, thinking=self.thinking), completion.usage
 
     async def open_stream(
-        self, d: Deployment, event: UsageEvent
+        self, d: Deployment, usage: _UsageBox
     ) -> tuple[AsyncIterator[bytes], bytes | None]:
         """The client's SSE frames and the first of them: the upstream call starts here."""
         provider = d.provider
         if isinstance(provider, MessagesCapable):
             events = provider.messages_stream(self._native(d), betas=self.betas)
-            frames = _native_frames(events, event)
+            frames = _native_frames(events, usage)
         else:
             chunks = provider.chat_stream(self._chat_request(d))
-            frames = _translated_frames(chunks, event, self.thinking)
+            frames = _translated_frames(chunks, usage, self.thinking)
         try:
             return frames, await anext(frames)
         except StopAsyncIteration:
@@ -172,7 +186,7 @@ class _Forward:
 
 
 async def _native_frames(
-    events: AsyncIterator[ServerSentEvent], event: UsageEvent
+    events: AsyncIterator[ServerSentEvent], box: _UsageBox
 ) -> AsyncIterator[bytes]:
     """Upstream events re-framed as they arrive; their usage is read on the way."""
     usage = StreamUsage()
@@ -183,18 +197,18 @@ async def _native_frames(
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         if usage.usage is not None:
-            event.add_usage(usage.usage.to_usage())
+            box.value = usage.usage.to_usage()
 
 
 async def _translated_frames(
-    chunks: AsyncIterator[ChatCompletionChunk], event: UsageEvent, thinking: bool
+    chunks: AsyncIterator[ChatCompletionChunk], box: _UsageBox, thinking: bool
 ) -> AsyncIterator[bytes]:
     """Chat chunks as Anthropic events, each sent as soon as its chunk arrives."""
     writer = MessagesStreamWriter(thinking=thinking)
     try:
         async for chunk in chunks:
             if chunk.usage is not None:
-                event.add_usage(chunk.usage)
+                box.value = chunk.usage
             for out in writer.feed(chunk):
                 yield _event_frame(out)
     finally:
@@ -203,30 +217,10 @@ async def _translated_frames(
         yield _event_frame(out)
 
 
-async def _first_available(
-    candidates: list[Deployment], call: Callable[[Deployment], Awaitable[T]]
-) -> tuple[Deployment, T]:
-    """Try each deployment of a group in turn while the upstream is overloaded or down."""
-    last = len(candidates) - 1
-    for index, deployment in enumerate(candidates):
-        try:
-            return deployment, await call(deployment)
-        except _FALLBACK_ON:
-            if index == last:
-                raise
-            log.warning("deployment %s unavailable, trying the next", deployment.provider_name)
-    raise AssertionError("candidates is never empty")  # pragma: no cover
-
-
 def _betas(request: Request) -> list[str]:
     """The client's ``anthropic-beta`` features (the header may repeat or list several)."""
     values = request.headers.getlist("anthropic-beta")
     return [f.strip() for value in values for f in value.split(",") if f.strip()]
-
-
-def _fail(event: UsageEvent, exc: SymbiosisError) -> None:
-    event.status = exc.status_code
-    event.error_type = exc.error_type
 
 
 def _as_symbiosis_error(exc: Exception, request_id: str) -> SymbiosisError:

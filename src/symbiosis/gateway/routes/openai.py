@@ -1,20 +1,25 @@
-"""The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models."""
+"""The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models.
+
+Each model call is metered: admitted by rate limits and budget before it is sent,
+priced and logged after. A JSON answer carries its cost in ``x-symbiosis-cost``; a
+stream ends with an SSE comment carrying it (``: x-symbiosis-cost=…``), since its
+headers left before the cost was known.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from time import perf_counter
-from typing import TypeVar
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ...exceptions import RateLimitError, SymbiosisError, UpstreamUnavailableError
-from ...middleware import authorize_model, key_of, request_id_of
+from ...exceptions import SymbiosisError
+from ...middleware import authorize_model, key_of
+from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
-from ...services.usage import UsageEvent
 from ...wire import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -23,51 +28,25 @@ from ...wire import (
     EmbeddingsResponse,
     ModelCard,
     ModelList,
+    Usage,
 )
+from .._calls import COST_HEADER, first_available, metered_headers, new_event
 from .._openapi import body_schema
 from .._parsing import parse_request, read_body
-from .._responses import SSE_DONE, json_response, sse_error, sse_frame
+from .._responses import SSE_DONE, json_bytes, json_response, sse_error, sse_frame
 from ..runtime import Gateway
 
 log = logging.getLogger("symbiosis.gateway")
-T = TypeVar("T")
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-_FALLBACK_ON = (UpstreamUnavailableError, RateLimitError)
-
-
-async def _first_available(
-    candidates: list[Deployment], call: Callable[[Deployment], Awaitable[T]]
-) -> tuple[Deployment, T]:
-    """Try each deployment of a group in turn while the upstream is overloaded or down."""
-    last = len(candidates) - 1
-    for index, deployment in enumerate(candidates):
-        try:
-            return deployment, await call(deployment)
-        except _FALLBACK_ON:
-            if index == last:
-                raise
-            log.warning("deployment %s unavailable, trying the next", deployment.provider_name)
-    raise AssertionError("candidates is never empty")  # pragma: no cover
-
-
-def _fail(event: UsageEvent, exc: SymbiosisError) -> None:
-    event.status = exc.status_code
-    event.error_type = exc.error_type
 
 
 def openai_router(gateway: Gateway) -> APIRouter:
     router = APIRouter(tags=["OpenAI-compatible"])
     limit = gateway.settings.max_request_bytes
     models = gateway.router
-    recorder = gateway.usage
-
-    def finish(event: UsageEvent, started: float, deployment: Deployment | None) -> None:
-        event.latency_ms = (perf_counter() - started) * 1000
-        if deployment is not None:
-            event.provider = deployment.provider_name
-            event.upstream_model = deployment.upstream_model
-        recorder.record(event)
+    metering = gateway.metering
+    redact = gateway.redactor
 
     @router.post(
         "/v1/chat/completions",
@@ -76,34 +55,44 @@ def openai_router(gateway: Gateway) -> APIRouter:
         summary="Create a chat completion (JSON or SSE stream)",
     )
     async def chat_completions(request: Request) -> Response:
-        started = perf_counter()
-        chat = parse_request(ChatCompletionRequest, await read_body(request, limit))
+        body = await read_body(request, limit)
+        chat = parse_request(ChatCompletionRequest, body)
         authorize_model(request.scope, chat.model, models)
-        event = UsageEvent(request_id_of(request.scope), chat.model, stream=bool(chat.stream))
         candidates = models.candidates(chat.model)
+        event = new_event(request, chat.model, stream=bool(chat.stream), user=chat.user)
+        if redact is not None:
+            event.request_body = redact(body)
+        ticket = await metering.begin(
+            key_of(request.scope),
+            candidates[0],
+            event,
+            prompt_bytes=len(body),
+            max_output=chat.max_completion_tokens or chat.max_tokens,
+        )
         if chat.stream:
-            return await _stream(chat, candidates, event, started)
+            return await _stream(chat, candidates, ticket)
         deployment = None
         try:
-            deployment, completion = await _first_available(
+            deployment, completion = await first_available(
                 candidates,
                 lambda d: d.provider.chat(chat.model_copy(update={"model": d.upstream_model})),
             )
         except SymbiosisError as exc:
-            _fail(event, exc)
-            finish(event, started, deployment)
+            metering.fail(ticket, deployment, exc)
             raise
-        event.add_usage(completion.usage)
-        finish(event, started, deployment)
-        return json_response(completion)
+        content = json_bytes(completion)
+        if redact is not None:
+            event.response_body = redact(content)
+        cost = metering.finish(ticket, deployment, completion.usage)
+        return Response(
+            content, media_type="application/json", headers=metered_headers(ticket, cost)
+        )
 
     async def _stream(
-        chat: ChatCompletionRequest,
-        candidates: list[Deployment],
-        event: UsageEvent,
-        started: float,
+        chat: ChatCompletionRequest, candidates: list[Deployment], ticket: Ticket
     ) -> Response:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        event = ticket.event
 
         async def open_stream(
             d: Deployment,
@@ -115,16 +104,17 @@ def openai_router(gateway: Gateway) -> APIRouter:
                 return chunks, None
 
         try:
-            deployment, (chunks, first) = await _first_available(candidates, open_stream)
+            deployment, (chunks, first) = await first_available(candidates, open_stream)
         except SymbiosisError as exc:
-            _fail(event, exc)
-            finish(event, started, None)
+            metering.fail(ticket, None, exc)
             raise
-        event.ttft_ms = (perf_counter() - started) * 1000
+        event.ttft_ms = (perf_counter() - ticket.started) * 1000
+        usage = None
 
         def frame(chunk: ChatCompletionChunk) -> bytes | None:
+            nonlocal usage
             if chunk.usage is not None:
-                event.add_usage(chunk.usage)
+                usage = chunk.usage
                 if not include_usage and not chunk.choices:
                     return None
             return sse_frame(chunk)
@@ -138,24 +128,28 @@ def openai_router(gateway: Gateway) -> APIRouter:
                     if data := frame(chunk):
                         yield data
                 done = True
+                cost = metering.finish(ticket, deployment, usage)
+                if (text := format_cost(cost)) is not None:
+                    yield f": {COST_HEADER}={text}\n\n".encode()
                 yield SSE_DONE
             except SymbiosisError as exc:
                 done = True
-                _fail(event, exc)
+                metering.fail(ticket, deployment, exc, usage)
                 yield sse_error(exc)
             except Exception:
                 done = True
                 log.exception("stream %s failed", event.request_id)
                 exc = SymbiosisError(f"internal error (request id {event.request_id})")
-                _fail(event, exc)
+                metering.fail(ticket, deployment, exc, usage)
                 yield sse_error(exc)
             finally:
-                if not done:
-                    event.status, event.error_type = 499, "client_closed_request"
                 await chunks.aclose()  # type: ignore[attr-defined]
-                finish(event, started, deployment)
+                if not done:  # the client went away: bill what the upstream reported
+                    event.status, event.error_type = 499, "client_closed_request"
+                    metering.finish(ticket, deployment, usage)
 
-        return StreamingResponse(frames(), media_type="text/event-stream", headers=_SSE_HEADERS)
+        headers = {**_SSE_HEADERS, **ticket.headers}
+        return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
 
     @router.post(
         "/v1/embeddings",
@@ -164,26 +158,32 @@ def openai_router(gateway: Gateway) -> APIRouter:
         summary="Create embeddings",
     )
     async def embeddings(request: Request) -> Response:
-        started = perf_counter()
-        embed = parse_request(EmbeddingsRequest, await read_body(request, limit))
+        body = await read_body(request, limit)
+        embed = parse_request(EmbeddingsRequest, body)
         authorize_model(request.scope, embed.model, models)
-        event = UsageEvent(request_id_of(request.scope), embed.model)
+        candidates = models.candidates(embed.model)
+        event = new_event(request, embed.model, stream=False, user=embed.user)
+        ticket = await metering.begin(
+            key_of(request.scope), candidates[0], event, prompt_bytes=len(body), max_output=0
+        )
         deployment = None
         try:
-            deployment, result = await _first_available(
-                models.candidates(embed.model),
+            deployment, result = await first_available(
+                candidates,
                 lambda d: d.provider.embeddings(
                     embed.model_copy(update={"model": d.upstream_model})
                 ),
             )
         except SymbiosisError as exc:
-            _fail(event, exc)
-            finish(event, started, deployment)
+            metering.fail(ticket, deployment, exc)
             raise
+        usage = None
         if result.usage is not None:
-            event.input_tokens = result.usage.prompt_tokens
-        finish(event, started, deployment)
-        return json_response(result)
+            usage = Usage(
+                prompt_tokens=result.usage.prompt_tokens, total_tokens=result.usage.total_tokens
+            )
+        cost = metering.finish(ticket, deployment, usage)
+        return json_response(result, headers=metered_headers(ticket, cost))
 
     @router.get("/v1/models", response_model=ModelList, summary="List the models you may use")
     async def list_models(request: Request) -> Response:

@@ -1,0 +1,58 @@
+"""What every model route does around the upstream call: fallback and the request's facts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TypeVar
+
+from starlette.requests import Request
+
+from ..exceptions import RateLimitError, UpstreamUnavailableError
+from ..middleware import request_id_of
+from ..services.metering import Ticket, format_cost
+from ..services.routing import Deployment
+from ..services.usage import UsageEvent
+
+log = logging.getLogger("symbiosis.gateway")
+T = TypeVar("T")
+
+_FALLBACK_ON = (UpstreamUnavailableError, RateLimitError)
+COST_HEADER = "x-symbiosis-cost"
+
+
+async def first_available(
+    candidates: list[Deployment], call: Callable[[Deployment], Awaitable[T]]
+) -> tuple[Deployment, T]:
+    """Try each deployment of a group in turn while the upstream is overloaded or down."""
+    last = len(candidates) - 1
+    for index, deployment in enumerate(candidates):
+        try:
+            return deployment, await call(deployment)
+        except _FALLBACK_ON:
+            if index == last:
+                raise
+            log.warning("deployment %s unavailable, trying the next", deployment.provider_name)
+    raise AssertionError("candidates is never empty")  # pragma: no cover
+
+
+def new_event(request: Request, model: str, *, stream: bool, user: str | None) -> UsageEvent:
+    """A request-log record with the client's metadata filled in."""
+    headers = request.headers
+    return UsageEvent(
+        request_id_of(request.scope),
+        model,
+        stream=stream,
+        end_user=headers.get("x-symbiosis-end-user") or user,
+        client=headers.get("x-symbiosis-client"),
+        user_agent=headers.get("user-agent"),
+    )
+
+
+def metered_headers(ticket: Ticket, cost: Decimal | None) -> dict[str, str]:
+    """Rate-limit headers, and the cost when the price is known."""
+    text = format_cost(cost)
+    if text is None:
+        return ticket.headers
+    return {**ticket.headers, COST_HEADER: text}

@@ -1,0 +1,87 @@
+"""Every request is logged, with the client's metadata, and bodies only when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from sqlalchemy import select
+
+from symbiosis.config import GatewayConfig
+from symbiosis.gateway import create_app
+from symbiosis.settings import Settings
+from symbiosis.store.engine import create_engine, create_sessionmaker
+from symbiosis.store.tables import RequestLog
+
+from ._support import create_key, in_process_client, metered_config
+
+
+async def _logs(database_url: str) -> list[RequestLog]:
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return list(
+                (await session.execute(select(RequestLog).order_by(RequestLog.at))).scalars()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_requests_are_logged_with_client_metadata(
+    migrated_url: str, upstream_url: str, tmp_path: Path
+) -> None:
+    config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool"))
+    app = create_app(Settings(database_url=migrated_url), config=config)
+    created = await create_key(migrated_url, name="ci", models=["chat-model"])
+    client = in_process_client(app, created.secret)
+    headers = {"x-symbiosis-client": "billing-service", "x-symbiosis-end-user": "u-42"}
+    await client.chat.completions.create(
+        model="chat-model", messages=[{"role": "user", "content": "hi"}], extra_headers=headers
+    )
+    stream = await client.chat.completions.create(
+        model="chat-model",
+        messages=[{"role": "user", "content": "stream"}],
+        stream=True,
+        user="alice",
+    )
+    async for _ in stream:
+        pass
+    await app.state.gateway.aclose()
+
+    plain, streamed = await _logs(migrated_url)
+    assert (plain.status, plain.client, plain.end_user) == (200, "billing-service", "u-42")
+    assert plain.user_agent.startswith("AsyncOpenAI/Python")
+    assert (plain.key_id, plain.project_id) == (created.key.id, created.key.project_id)
+    assert (plain.provider, plain.upstream_model) == ("up", "upstream-chat")
+    assert plain.input_tokens > 0
+    assert plain.output_tokens == 12
+    assert plain.cost_usd > 0
+    assert plain.ttft_ms is None
+    assert plain.request_body is None  # bodies are off by default
+    assert streamed.end_user == "alice"
+    assert streamed.ttft_ms is not None
+    assert 0 < streamed.ttft_ms <= streamed.latency_ms
+    assert streamed.output_tokens == 5  # usage recorded although the client did not ask
+
+
+async def test_bodies_are_stored_redacted_when_configured(
+    migrated_url: str, upstream_url: str, tmp_path: Path
+) -> None:
+    extra = 'store_bodies = true\nredact_fields = ["user"]'
+    config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool", extra))
+    app = create_app(Settings(database_url=migrated_url), config=config)
+    created = await create_key(migrated_url)
+    client = in_process_client(app, created.secret)
+    secret = "sk-live-0123456789abcdefghijklmnop"
+    await client.chat.completions.create(
+        model="chat-model",
+        messages=[{"role": "user", "content": f"my key is {secret}"}],
+        user="alice@example.com",
+    )
+    await app.state.gateway.aclose()
+    (log,) = await _logs(migrated_url)
+    stored = orjson.loads(log.request_body)
+    assert stored["user"] == "[REDACTED]"
+    assert stored["messages"][0]["content"] == "my key is [REDACTED]"
+    assert secret not in log.response_body
+    assert orjson.loads(log.response_body)["choices"][0]["message"]["role"] == "assistant"
