@@ -85,3 +85,26 @@ async def test_bodies_are_stored_redacted_when_configured(
     assert stored["messages"][0]["content"] == "my key is [REDACTED]"
     assert secret not in log.response_body
     assert orjson.loads(log.response_body)["choices"][0]["message"]["role"] == "assistant"
+
+
+async def test_unknown_price_is_served_logged_and_warned_once(
+    migrated_url: str, upstream_url: str, tmp_path: Path, caplog
+) -> None:
+    text = metered_config(upstream_url, tmp_path / "spool") + (
+        '\n[[models]]\nname = "mystery"\nprovider = "up"\nmodel = "no-such-model-anywhere"\n'
+    )
+    with caplog.at_level("WARNING", logger="symbiosis.pricing"):
+        app = create_app(Settings(database_url=migrated_url), config=GatewayConfig.parse(text))
+        created = await create_key(migrated_url)
+        client = in_process_client(app, created.secret)
+        for _ in range(2):
+            raw = await client.chat.completions.with_raw_response.create(
+                model="mystery", messages=[{"role": "user", "content": "?"}]
+            )
+            assert "x-symbiosis-cost" not in raw.headers
+        await app.state.gateway.aclose()
+    warnings = [r for r in caplog.records if "no-such-model-anywhere" in r.getMessage()]
+    assert len(warnings) == 1
+    logs = await _logs(migrated_url)
+    assert [(log.status, log.cost_usd) for log in logs] == [(200, None), (200, None)]
+    assert logs[0].output_tokens == 12

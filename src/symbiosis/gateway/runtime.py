@@ -123,7 +123,13 @@ class Gateway:
             from ..services.ratelimit_redis import RedisCounterSync
 
             background.append(RedisCounterSync(limiter, config.metering.redis_url))
-        budgets = BudgetService(ledger, replica=replica_id())
+        on_alert = None
+        if config.metering.alert_webhook:
+            from ..services.alerts import WebhookAlerts
+
+            on_alert = WebhookAlerts(config.metering.alert_webhook)
+            background.append(on_alert)
+        budgets = BudgetService(ledger, replica=replica_id(), on_alert=on_alert)
         background.append(budgets)
         pricing = PricingService()
         metering = Metering(
@@ -132,6 +138,7 @@ class Gateway:
             limiter=limiter,
             budgets=budgets,
             default_output_tokens=config.metering.default_output_tokens,
+            alert_thresholds=config.metering.alert_thresholds,
         )
         redactor = Redactor(config.metering.redact_fields) if config.metering.store_bodies else None
         gateway = cls(settings, config, providers, router, keys, metering, redactor)

@@ -55,12 +55,14 @@ class Metering:
         limiter: RateLimiter | None = None,
         budgets: BudgetService | None = None,
         default_output_tokens: int = 1024,
+        alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0),
     ) -> None:
         self.pricing = pricing
         self.recorder = recorder
         self.limiter = limiter
         self.budgets = budgets
         self.default_output_tokens = default_output_tokens
+        self.alert_thresholds = alert_thresholds
 
     async def begin(
         self,
@@ -88,7 +90,11 @@ class Metering:
             if limits and self.limiter is not None:
                 ticket.headers = self.limiter.admit(limits, estimated)
                 ticket.estimated_tokens = estimated
-            scopes = _budget_scopes(key) if key is not None and self.budgets is not None else []
+            scopes = (
+                _budget_scopes(key, self.alert_thresholds)
+                if key is not None and self.budgets is not None
+                else []
+            )
             if scopes and self.budgets is not None:
                 estimate = max(
                     self._price(deployment, input_tokens, output_tokens), MIN_RESERVATION
@@ -165,20 +171,15 @@ def _limits(key: KeyContext) -> list[Limit]:
     return limits
 
 
-def _budget_scopes(key: KeyContext) -> list[BudgetScope]:
+def _budget_scopes(key: KeyContext, thresholds: tuple[float, ...]) -> list[BudgetScope]:
     scopes = []
     if key.budget_usd is not None:
-        scopes.append(
-            BudgetScope("key", key.key_id, key.budget_usd, key.budget_period or "monthly")
-        )
+        period = key.budget_period or "monthly"
+        scopes.append(BudgetScope("key", key.key_id, key.budget_usd, period, thresholds))
     if key.project_budget_usd is not None:
+        period = key.project_budget_period or "monthly"
         scopes.append(
-            BudgetScope(
-                "project",
-                key.project_id,
-                key.project_budget_usd,
-                key.project_budget_period or "monthly",
-            )
+            BudgetScope("project", key.project_id, key.project_budget_usd, period, thresholds)
         )
     return scopes
 
