@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,9 +24,11 @@ PROMPT = [{"role": "user", "content": "spend a little"}]
 class WebhookReceiver:
     """An ASGI app that refuses the first POST (to prove retries) and keeps the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int) -> None:
         self.received: list[dict] = []
         self.refused = 0
+        self.expected = expected
+        self.all_arrived = threading.Event()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -42,6 +44,8 @@ class WebhookReceiver:
             self.refused, status = 1, 503
         else:
             self.received.append(orjson.loads(body))
+            if len(self.received) >= self.expected:
+                self.all_arrived.set()
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
@@ -49,7 +53,7 @@ class WebhookReceiver:
 async def test_thresholds_fire_once_each_with_webhook_retries(
     migrated_url: str, upstream_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    receiver = WebhookReceiver()
+    receiver = WebhookReceiver(expected=2)
     with serve_in_thread(receiver) as hook:
         extra = f'[budgets]\nalert_webhook = "{hook}/alerts"\nalert_thresholds = [0.5, 0.8]'
         config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool", extra))
@@ -69,9 +73,7 @@ async def test_thresholds_fire_once_each_with_webhook_retries(
                     model="chat-model", messages=PROMPT, max_tokens=20
                 )
                 await app.state.gateway.metering.budgets.flush()
-            deadline = time.monotonic() + 15
-            while len(receiver.received) < 2 and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
+            await asyncio.to_thread(receiver.all_arrived.wait, 15)
             await app.state.gateway.aclose()
 
     assert receiver.refused == 1  # the first delivery failed and was retried
