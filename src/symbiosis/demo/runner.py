@@ -6,14 +6,16 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..config import GatewayConfig
 from ..server import serve_in_thread
 from ..services.keys import CreatedKey, KeyService
-from ..services.usage import MemoryUsageRecorder
 from ..settings import Settings
+from ..store.engine import create_engine
 from ..store.migrate import upgrade
+from ..store.reports import UsageReport, usage_report
 from .fake_upstream import FakeUpstream
 
 Echo = Callable[[str], None]
@@ -22,7 +24,7 @@ DEMO_MODEL = "demo-chat"
 DEMO_EMBEDDINGS = "demo-embed"
 
 
-def demo_config(upstream_url: str) -> GatewayConfig:
+def demo_config(upstream_url: str, spool_dir: Path) -> GatewayConfig:
     return GatewayConfig.parse(
         f"""
         [providers.local-fake]
@@ -33,11 +35,18 @@ def demo_config(upstream_url: str) -> GatewayConfig:
         name = "{DEMO_MODEL}"
         provider = "local-fake"
         model = "fake-chat-1"
+        input_cost_per_mtok = 0.15
+        output_cost_per_mtok = 0.60
 
         [[models]]
         name = "{DEMO_EMBEDDINGS}"
         provider = "local-fake"
         model = "fake-embed-1"
+        input_cost_per_mtok = 0.02
+        output_cost_per_mtok = 0
+
+        [request_logs]
+        spool_dir = "{spool_dir}"
         """,
         source="<demo>",
     )
@@ -53,7 +62,6 @@ def run_demo(echo: Echo = print) -> None:
         ) from None
     from ..gateway import create_app
 
-    usage = MemoryUsageRecorder()
     with (
         tempfile.TemporaryDirectory(prefix="symbiosis-demo-") as scratch,
         serve_in_thread(FakeUpstream(chunks=8, chunk_delay=0.03)) as upstream_url,
@@ -61,7 +69,7 @@ def run_demo(echo: Echo = print) -> None:
         echo(f"1. Fake OpenAI-compatible upstream listening on {upstream_url}")
         settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(scratch) / 'demo.db'}")
         created = asyncio.run(_demo_key(settings.database_url))
-        app = create_app(settings, config=demo_config(upstream_url), usage=usage)
+        app = create_app(settings, config=demo_config(upstream_url, Path(scratch) / "spool"))
         with serve_in_thread(app) as gateway_url:
             echo(
                 f"2. Symbiosis gateway listening on {gateway_url} (models: {DEMO_MODEL}, "
@@ -75,7 +83,8 @@ def run_demo(echo: Echo = print) -> None:
                 base_url=f"{gateway_url}/v1", api_key=created.secret, max_retries=0
             )
             _round_trips(client, echo)
-    _summary(usage, echo)
+        # The gateway has stopped: its request log is drained into the database.
+        _summary(asyncio.run(_report(settings.database_url)), echo)
 
 
 async def _demo_key(database_url: str) -> CreatedKey:
@@ -94,11 +103,15 @@ def _round_trips(client: object, echo: Echo) -> None:
 
     assert isinstance(client, openai.OpenAI)
     started = time.perf_counter()
-    completion = client.chat.completions.create(
+    raw = client.chat.completions.with_raw_response.create(
         model=DEMO_MODEL, messages=[{"role": "user", "content": "Hello, gateway!"}]
     )
     elapsed = (time.perf_counter() - started) * 1000
-    echo(f"3. Chat completion in {elapsed:.1f} ms: {completion.choices[0].message.content!r}")
+    completion = raw.parse()
+    echo(
+        f"3. Chat completion in {elapsed:.1f} ms, cost ${raw.headers['x-symbiosis-cost']}: "
+        f"{completion.choices[0].message.content!r}"
+    )
 
     pieces: list[str] = []
     stream = client.chat.completions.create(
@@ -125,14 +138,28 @@ def _round_trips(client: object, echo: Echo) -> None:
     echo(f"6. Models offered: {', '.join(models)}")
 
 
-def _summary(usage: MemoryUsageRecorder, echo: Echo) -> None:
+async def _report(database_url: str) -> UsageReport:
+    engine = create_engine(database_url)
+    try:
+        now = datetime.now(UTC)
+        return await usage_report(
+            engine, since=now - timedelta(hours=1), until=now + timedelta(minutes=1),
+            group_by="model",
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+def _summary(report: UsageReport, echo: Echo) -> None:
     echo("")
-    echo("Usage recorded by the gateway")
-    echo(f"  {'model':<12} {'requests':>8} {'errors':>6} {'input':>7} {'output':>7}")
-    for model, totals in sorted(usage.by_model.items()):
+    echo("7. Usage report from the request log (what `symbiosis usage --group-by model` shows)")
+    echo(
+        f"  {'model':<12} {'requests':>8} {'errors':>6} {'input':>7} {'output':>7} {'cost USD':>12}"
+    )
+    for row in [*report.rows, {"model": "TOTAL", **report.total}]:
         echo(
-            f"  {model:<12} {totals.requests:>8} {totals.errors:>6} "
-            f"{totals.input_tokens:>7} {totals.output_tokens:>7}"
+            f"  {row['model']:<12} {row['requests']:>8} {row['errors']:>6} "
+            f"{row['input_tokens']:>7} {row['output_tokens']:>7} {row['cost_usd']:>12f}"
         )
     echo("")
     echo(
