@@ -103,3 +103,12 @@ def asgi_client(app: FastAPI) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url="http://gateway/v1", api_key=TEST_KEY, max_retries=0, http_client=http_client
     )
+
+
+@pytest.fixture(autouse=True)
+def _httpx_transport_for_httpx_mock(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-httpx fakes httpx's own transport: providers built in such a test use it."""
+    if "httpx_mock" in request.fixturenames:
+        monkeypatch.setenv("SYMBIOSIS_HTTP_TRANSPORT", "httpx")

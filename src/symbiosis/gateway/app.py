@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import GatewayConfig
@@ -65,10 +69,13 @@ def create_app(
         summary="An OpenAI-compatible gateway in front of every model you use.",
         version=_version(),
         lifespan=lifespan,
+        **_NO_NATIVE_TELEMETRY,
     )
     app.state.gateway = gateway
-    app.include_router(openai_router(gateway))
-    app.include_router(anthropic_router(gateway))
+    model_routers = [openai_router(gateway), anthropic_router(gateway)]
+    for router in model_routers:
+        app.include_router(router)
+    app.router.routes[:0] = _plain_routes(model_routers)
     app.include_router(health_router({"database": gateway.keys.check}))
     install_schemas(app)
     _install_error_handlers(app)
@@ -89,6 +96,30 @@ class _StartOnFirstRequest:
         if scope["type"] == "http" and not self.gateway.started:
             await self.gateway.start()
         await self.app(scope, receive, send)
+
+
+# FastAPI >= 0.16x asks the OpenTelemetry globals on every request whether to trace;
+# Symbiosis does its own telemetry, so that per-request cost buys nothing here.
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
+def _plain_routes(routers: list[APIRouter]) -> list[Route]:
+    """The model routes again, as plain Starlette routes matched first.
+
+    Their handlers take the bare ``Request`` and parse bodies themselves, so FastAPI's
+    per-request dependency solving is pure overhead on the hottest paths; the
+    ``APIRoute``s stay for the OpenAPI document.
+    """
+    return [
+        Route(route.path, route.endpoint, methods=sorted(route.methods))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -6,7 +6,9 @@ transport exceptions are translated in one place (``translate_transport_errors``
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,13 +36,27 @@ def build_timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
 
 
+TRANSPORT_ENV = "SYMBIOSIS_HTTP_TRANSPORT"
+_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0)
+
+
 def build_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
-    """The pooled client a provider owns when none is injected: keep-alive, HTTP/1.1."""
+    """The pooled client a provider owns when none is injected: keep-alive, HTTP/1.1.
+
+    Requests go through aiohttp's connection pool (``httpx-aiohttp``), which costs
+    about half the CPU of httpx's own per request (docs/benchmarks.md);
+    ``SYMBIOSIS_HTTP_TRANSPORT=httpx`` selects httpx's transport instead (HTTP/2 servers,
+    or tools that hook into it).
+    """
+    transport: httpx.AsyncBaseTransport | None = None
+    if os.environ.get(TRANSPORT_ENV, "aiohttp") == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        transport = AiohttpTransport(limits=_LIMITS)
     return httpx.AsyncClient(
+        transport=transport,
         timeout=build_timeout(timeout),
-        limits=httpx.Limits(
-            max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0
-        ),
+        limits=_LIMITS,
         follow_redirects=False,
     )
 
@@ -50,16 +66,36 @@ def translate_transport_errors(provider: str) -> Iterator[None]:
     """Map httpx's connection failures to the gateway's 502/503/504 errors."""
     try:
         yield
-    except httpx.ConnectTimeout as exc:
-        raise UpstreamUnavailableError(f"{provider}: could not connect in time") from exc
-    except httpx.PoolTimeout as exc:
-        raise UpstreamUnavailableError(f"{provider}: too many requests in flight") from exc
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"{provider}: upstream did not answer in time") from exc
-    except httpx.ConnectError as exc:
-        raise UpstreamUnavailableError(f"{provider}: upstream unreachable ({exc})") from exc
     except httpx.TransportError as exc:
-        raise UpstreamError(f"{provider}: connection to upstream failed ({exc!r})") from exc
+        raise (_from_aiohttp(provider, exc) or _from_httpx(provider, exc)) from exc
+
+
+def _from_httpx(provider: str, exc: httpx.TransportError) -> SymbiosisError:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return UpstreamUnavailableError(f"{provider}: could not connect in time")
+    if isinstance(exc, httpx.PoolTimeout):
+        return UpstreamUnavailableError(f"{provider}: too many requests in flight")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeoutError(f"{provider}: upstream did not answer in time")
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamUnavailableError(f"{provider}: upstream unreachable ({exc})")
+    return UpstreamError(f"{provider}: connection to upstream failed ({exc!r})")
+
+
+def _from_aiohttp(provider: str, exc: httpx.TransportError) -> SymbiosisError | None:
+    """httpx-aiohttp maps a reset connection to ``ConnectTimeout``; tell them apart."""
+    cause = exc.__cause__
+    if cause is None or type(cause).__module__.split(".")[0] != "aiohttp":
+        return None
+    import aiohttp
+
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return UpstreamUnavailableError(f"{provider}: could not connect in time")
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return UpstreamUnavailableError(f"{provider}: upstream unreachable ({cause})")
+    if isinstance(cause, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeoutError(f"{provider}: upstream did not answer in time")
+    return UpstreamError(f"{provider}: connection to upstream failed ({cause!r})")
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -72,10 +72,12 @@ class OpenAIProvider(HTTPProvider):
         body["stream"] = True
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         url = self._url("chat/completions", request.model)
+        # Read to the end of the body, past [DONE]: stopping early would close the
+        # connection instead of returning it to the pool.
         async for event in self._post_events(url, body, self._headers):
             data = event.data
             if data == "[DONE]":
-                return
+                continue
             if event.event == "error" or data.startswith('{"error"'):
                 raise UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
             yield self._parse(ChatCompletionChunk, data)

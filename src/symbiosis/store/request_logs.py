@@ -1,9 +1,9 @@
-"""The SQL sink of the request-log writer: one multi-row insert per batch, idempotent."""
+"""The SQL sink of the request-log writer: one prepared insert per batch, idempotent."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,26 +12,27 @@ from ._upsert import insert_for
 from .engine import create_sessionmaker
 from .tables import RequestLog
 
-_COLUMNS = frozenset(RequestLog.__table__.columns.keys()) - {"id"}
+_COLUMNS = tuple(c.name for c in RequestLog.__table__.columns if c.name != "id")
 
 
 class SqlRequestLogSink:
-    """Writes batches; a ``request_id`` already stored is skipped, so replays are safe."""
+    """Writes batches; a ``request_id`` already stored is skipped, so replays are safe.
+
+    The statement is one single-row insert run for every row of the batch
+    (``executemany``), so it is compiled once and cached, however large the batch.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = create_sessionmaker(engine)
+        self._statement: Any = None
 
     async def write(self, events: Sequence[UsageEvent]) -> None:
         if not events:
             return
-        rows = [_row(event) for event in events]
+        rows = [{column: getattr(event, column) for column in _COLUMNS} for event in events]
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                insert_for(session, RequestLog)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["request_id"])
-            )
-
-
-def _row(event: UsageEvent) -> dict[str, object]:
-    return {k: v for k, v in asdict(event).items() if k in _COLUMNS}
+            if self._statement is None:
+                self._statement = insert_for(session, RequestLog).on_conflict_do_nothing(
+                    index_elements=["request_id"]
+                )
+            await session.execute(self._statement, rows)

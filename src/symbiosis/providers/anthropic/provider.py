@@ -77,12 +77,14 @@ class AnthropicProvider(HTTPProvider):
         body = to_anthropic(request, default_max_tokens=self.default_max_tokens)
         body["stream"] = True
         translator = StreamTranslator(self.name)
+        # Read to the end of the body, past message_stop, so the connection is reused.
         async for event in self._post_events(self._url, body, self._headers):
+            if translator.done:
+                continue
             for chunk in translator.feed(event.data):
                 yield chunk
-            if translator.done:
-                return
-        raise UpstreamError(f"{self.name} ended the stream before message_stop")
+        if not translator.done:
+            raise UpstreamError(f"{self.name} ended the stream before message_stop")
 
     async def messages(
         self, request: MessagesRequest, *, betas: Sequence[str] = ()
@@ -103,14 +105,17 @@ class AnthropicProvider(HTTPProvider):
         """
         body = request.wire_body(stream=True)
         events = self._post_events(self._url, body, self._headers_with(betas))
+        stopped = False
         async with aclosing(events):
             async for event in events:
+                if stopped:  # read to the end of the body, so the connection is reused
+                    continue
                 if event.event == "error":
                     raise stream_error(self.name, _error_object(event.data))
                 yield event
-                if event.event == "message_stop":
-                    return
-        raise UpstreamError(f"{self.name} ended the stream before message_stop")
+                stopped = event.event == "message_stop"
+        if not stopped:
+            raise UpstreamError(f"{self.name} ended the stream before message_stop")
 
     def _headers_with(self, betas: Sequence[str]) -> Mapping[str, str]:
         """Our headers, with the client's ``anthropic-beta`` features added to ours."""
