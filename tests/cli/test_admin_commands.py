@@ -76,7 +76,7 @@ def test_projects_and_keys_from_create_to_revoke(database_url: str) -> None:
     assert "$12.5 weekly" in created.stdout
     assert [p["name"] for p in json_of(database_url, "projects", "list")] == ["alpha", "beta"]
     table = ok(database_url, "projects", "list").stdout.splitlines()
-    assert table[0].split() == ["NAME", "ID", "RPM", "TPM", "BUDGET", "CREATED"]
+    assert table[0].split() == ["NAME", "BUSINESS", "UNIT", "ID", "RPM", "TPM", "BUDGET", "CREATED"]
     assert table[1].startswith("alpha")
     assert "$100 monthly" in table[1]
 
@@ -144,19 +144,64 @@ def test_projects_take_rate_limits(migrated_url: str) -> None:
     assert (listed["alpha"]["rpm_limit"], listed["alpha"]["tpm_limit"]) == (600, 2_000_000)
     assert (listed["beta"]["rpm_limit"], listed["beta"]["tpm_limit"]) == (30, None)
     table = ok(migrated_url, "projects", "list").stdout.splitlines()
-    assert table[0].split()[:4] == ["NAME", "ID", "RPM", "TPM"]
-    assert table[1].split()[2:5] == ["600", "2000000", "-"]
-    assert table[2].split()[2:5] == ["30", "-", "-"]
+    assert table[0].split()[:6] == ["NAME", "BUSINESS", "UNIT", "ID", "RPM", "TPM"]
+    assert table[1].split()[3:6] == ["600", "2000000", "-"]
+    assert table[2].split()[3:6] == ["30", "-", "-"]
 
     key = json_of(migrated_url, "keys", "create", "--project", "alpha")
     assert (key["project_rpm_limit"], key["project_tpm_limit"]) == (600, 2_000_000)
     assert cli(migrated_url, "projects", "create", "gamma", "--rpm", "0").exit_code == 1
 
 
+def test_projects_belong_to_business_units(migrated_url: str) -> None:
+    shop = json_of(migrated_url, "projects", "create", "shop", "--business-unit", "retail")
+    assert shop["business_unit"] == "retail"
+    assert shop["business_unit_id"].startswith("bu_")
+    created = ok(migrated_url, "projects", "create", "search", "--business-unit", "retail",
+                 "--rpm", "30").stdout  # fmt: skip
+    assert created.startswith("created project search (proj_")
+    assert created.rstrip().endswith(") in business unit retail, 30 rpm")
+    ok(migrated_url, "projects", "create", "lab", "--business-unit", "research")
+    ok(migrated_url, "projects", "create", "solo")
+
+    listed = {p["name"]: p for p in json_of(migrated_url, "projects", "list")}
+    assert {name: p["business_unit"] for name, p in listed.items()} == {
+        "lab": "research",
+        "search": "retail",
+        "shop": "retail",
+        "solo": None,
+    }
+    assert listed["search"]["business_unit_id"] == shop["business_unit_id"]
+    table = ok(migrated_url, "projects", "list").stdout.splitlines()
+    assert [row.split()[:2] for row in table[1:]] == [
+        ["lab", "research"],
+        ["search", "retail"],
+        ["shop", "retail"],
+        ["solo", "-"],
+    ]
+
+    units = json_of(migrated_url, "business-units", "list")
+    assert [(u["name"], u["project_count"]) for u in units] == [("research", 1), ("retail", 2)]
+    assert units[1]["id"] == shop["business_unit_id"]
+    assert set(units[0]) == {"id", "name", "project_count", "created_at"}
+    table = ok(migrated_url, "business-units", "list").stdout.splitlines()
+    assert table[0].split() == ["NAME", "ID", "PROJECTS", "CREATED"]
+    assert table[2].split()[:3] == ["retail", shop["business_unit_id"], "2"]
+
+
+def test_no_business_units_yet_is_an_empty_listing(migrated_url: str) -> None:
+    assert json_of(migrated_url, "business-units", "list") == []
+    assert ok(migrated_url, "business-units", "list").stdout.split() == [
+        "NAME", "ID", "PROJECTS", "CREATED"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["projects", "create", "taken"], "project 'taken' already exists"),
+        (["projects", "create", "taken", "--business-unit", "bu"], "'taken' already exists"),
+        (["projects", "create", "x", "--business-unit", ""], "invalid business_unit"),
         (["projects", "create", "x", "--rpm", "0"], "--rpm must be at least 1, not '0'"),
         (["projects", "create", "x", "--tpm", "-5"], "--tpm must be at least 1, not '-5'"),
         (["projects", "create", "x", "--rpm", "lots"], "--rpm must be a whole number"),
@@ -182,7 +227,10 @@ def test_mistakes_are_one_line(
     assert message in one_line_error(cli(url, *args))
 
 
-@pytest.mark.parametrize("args", [["db", "migrate"], ["projects", "list"], ["keys", "list"]])
+@pytest.mark.parametrize(
+    "args",
+    [["db", "migrate"], ["projects", "list"], ["keys", "list"], ["business-units", "list"]],
+)
 def test_an_unreachable_database_is_one_line(args: list[str]) -> None:
     line = one_line_error(cli(UNREACHABLE, *args))
     assert "cannot reach the database at postgresql+asyncpg://postgres@127.0.0.1:1" in line

@@ -226,3 +226,69 @@ async def test_project_rate_limits_round_trip_into_projects_and_keys(store: KeyS
 def test_project_rate_limits_are_at_least_one(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         NewProject(name="p", **{field: 0})
+
+
+async def test_projects_join_business_units_created_on_first_use(store: KeyStore) -> None:
+    shop = await store.create_project(NewProject(name="shop", business_unit="retail"), actor=ACTOR)
+    search = await store.create_project(
+        NewProject(name="search", business_unit="retail"), actor=ACTOR
+    )
+    lab = await store.create_project(NewProject(name="lab", business_unit="research"), actor=ACTOR)
+    solo = await store.create_project(NewProject(name="solo"), actor=ACTOR)
+
+    assert (shop.business_unit, search.business_unit, lab.business_unit) == (
+        "retail",
+        "retail",
+        "research",
+    )
+    assert (shop.business_unit_id or "").startswith("bu_")
+    assert search.business_unit_id == shop.business_unit_id != lab.business_unit_id
+    assert (solo.business_unit, solo.business_unit_id) == (None, None)
+    listed = {p.name: p for p in await store.list_projects(actor=ACTOR)}
+    assert listed == {"shop": shop, "search": search, "lab": lab, "solo": solo}
+
+    units = await store.list_business_units(actor=ACTOR)
+    assert [(u.name, u.id, u.project_count) for u in units] == [
+        ("research", lab.business_unit_id, 1),
+        ("retail", shop.business_unit_id, 2),
+    ]
+    assert all(u.created_at.tzinfo is UTC for u in units)
+
+    entries = list(reversed(await store.recent_audit()))
+    created = [(e.action, e.target_id, dict(e.details)) for e in entries[:6]]
+    assert created == [
+        ("business_unit.create", shop.business_unit_id, {"name": "retail"}),
+        ("project.create", shop.id, {"name": "shop", "business_unit": "retail"}),
+        ("project.create", search.id, {"name": "search", "business_unit": "retail"}),
+        ("business_unit.create", lab.business_unit_id, {"name": "research"}),
+        ("project.create", lab.id, {"name": "lab", "business_unit": "research"}),
+        ("project.create", solo.id, {"name": "solo"}),
+    ]
+    assert (entries[-1].action, entries[-1].details) == ("business_unit.list", {"count": 2})
+
+
+async def test_a_project_that_exists_leaves_no_new_business_unit(store: KeyStore) -> None:
+    await store.create_project(NewProject(name="p"), actor=ACTOR)
+    with pytest.raises(ProjectExistsError, match="'p' already exists"):
+        await store.create_project(NewProject(name="p", business_unit="new"), actor=ACTOR)
+    assert await store.list_business_units(actor=ACTOR) == []
+    assert (await store.list_projects(actor=ACTOR))[0].business_unit is None
+
+
+async def test_concurrent_projects_in_a_new_business_unit_share_it(store: KeyStore) -> None:
+    created = await asyncio.gather(
+        *(
+            store.create_project(NewProject(name=f"p{i}", business_unit="fresh"), actor=ACTOR)
+            for i in range(4)
+        )
+    )
+    (unit,) = await store.list_business_units(actor=ACTOR)
+    assert (unit.name, unit.project_count) == ("fresh", 4)
+    assert {p.business_unit_id for p in created} == {unit.id}
+    audit = [e.action for e in await store.recent_audit()]
+    assert audit.count("business_unit.create") == 1
+
+
+def test_a_business_unit_name_is_not_empty() -> None:
+    with pytest.raises(ValueError, match="business_unit"):
+        NewProject(name="p", business_unit="")

@@ -112,3 +112,19 @@ def test_plain_urls_get_the_async_driver(given: str, expected: str) -> None:
 def test_unsupported_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigError, match="database URL"):
         normalize_url(url)
+
+
+def test_fast_head_check_agrees_with_alembic() -> None:
+    from symbiosis.store.migrate import head_revision
+    from symbiosis.store.schema_version import shipped_head
+
+    assert shipped_head() == head_revision()
+
+
+async def test_is_current_only_at_head(database_url: str) -> None:
+    from symbiosis.store.migrate import upgrade
+    from symbiosis.store.schema_version import is_current
+
+    assert not await is_current(database_url)  # empty: no alembic_version table
+    await upgrade(database_url)
+    assert await is_current(database_url)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..exceptions import ConfigError, SymbiosisError
-from . import db, demo, keys, projects, serve, usage
+from . import business_units, db, demo, keys, projects, serve, usage
 
 app = typer.Typer(
     name="symbiosis",
@@ -20,6 +20,7 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(projects.app, name="projects")
+app.add_typer(business_units.app, name="business-units")
 app.add_typer(keys.app, name="keys")
 app.command("usage")(usage.usage)
 

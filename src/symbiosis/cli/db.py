@@ -59,7 +59,10 @@ async def _upgrade(url: str) -> Any:
 def migrate_quietly(url: str) -> None:
     """Migrate before serving or administering; says something only when it changed."""
     from ..store.engine import redact
+    from ..store.schema_version import is_current
 
+    if run(is_current(url)):
+        return
     result = run(_upgrade(url))
     if result.changed:
         typer.echo(

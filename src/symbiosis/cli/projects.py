@@ -12,7 +12,10 @@ from ..store.base import BUDGET_PERIODS, ProjectRecord
 from ._output import fail, money, print_json, print_table
 from .db import administer
 
-app = typer.Typer(help="Projects: create and list them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Projects: create and list them, each optionally in a business unit.",
+    no_args_is_help=True,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
 BudgetOption = Annotated[
@@ -34,11 +37,20 @@ TpmOption = Annotated[
     str | None,
     typer.Option("--tpm", metavar="N", help="Tokens per minute, all the project's keys together"),
 ]
+BusinessUnitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--business-unit",
+        metavar="NAME",
+        help="Business unit the project belongs to (created if new)",
+    ),
+]
 
 
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="Unique project name")],
+    business_unit: BusinessUnitOption = None,
     budget: BudgetOption = None,
     budget_period: PeriodOption = None,
     rpm: RpmOption = None,
@@ -52,6 +64,7 @@ def create(
     async def work(keys: KeyService, actor: str) -> ProjectRecord:
         return await keys.create_project(
             name,
+            business_unit=business_unit,
             rpm_limit=rpm_limit,
             tpm_limit=tpm_limit,
             budget_usd=amount,
@@ -70,7 +83,8 @@ def create(
         f"budget {budget_text}" if budget_text else None,
     ]
     suffix = "".join(f", {part}" for part in parts if part)
-    typer.echo(f"created project {project.name} ({project.id}){suffix}")
+    unit = f" in business unit {project.business_unit}" if project.business_unit else ""
+    typer.echo(f"created project {project.name} ({project.id}){unit}{suffix}")
 
 
 @app.command("list")
@@ -85,10 +99,11 @@ def list_(json_output: JsonOption = False) -> None:
         print_json([p.model_dump() for p in projects])
         return
     print_table(
-        ["NAME", "ID", "RPM", "TPM", "BUDGET", "CREATED"],
+        ["NAME", "BUSINESS UNIT", "ID", "RPM", "TPM", "BUDGET", "CREATED"],
         [
             [
                 p.name,
+                p.business_unit,
                 p.id,
                 p.rpm_limit,
                 p.tpm_limit,

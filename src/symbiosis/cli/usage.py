@@ -1,4 +1,4 @@
-"""``symbiosis usage``: spend and tokens per project, key, model or day."""
+"""``symbiosis usage``: spend and tokens per project, key, model, day or business unit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import sys
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,11 +14,17 @@ from ..settings import Settings
 from ._output import fail, print_json, print_table
 from .db import migrate_quietly, run
 
+if TYPE_CHECKING:  # SQLAlchemy is imported only when the command runs
+    from ..store.reports import UsageReport
+
 FORMATS = ("table", "json", "csv")
 
 
 def _moment(text: str, option: str, *, end_of_day: bool) -> datetime:
-    """A date (``2026-11-01``) or an ISO-8601 date/time; dates are whole UTC days."""
+    """A date (``2026-11-01``) or an ISO-8601 date/time, in UTC; dates are whole UTC days.
+
+    With ``end_of_day`` a date means the end of that day, so ``--until`` includes it.
+    """
     try:
         if len(text) == 10:
             day = datetime.combine(datetime.fromisoformat(text).date(), time(), tzinfo=UTC)
@@ -26,7 +32,9 @@ def _moment(text: str, option: str, *, end_of_day: bool) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         fail(f"{option} takes a date like 2026-11-01 or an ISO-8601 time, not {text!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        fail(f"{option} {text!r} is out of range")
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def usage(
@@ -35,7 +43,8 @@ def usage(
         str | None, typer.Option(help="From this date/time, inclusive (default: month start)")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="To this date (inclusive) or time (default: now)")
+        str | None,
+        typer.Option(help="Up to this date, inclusive, or this time, exclusive (default: now)"),
     ] = None,
     group_by: Annotated[
         str | None,
@@ -48,7 +57,11 @@ def usage(
     ] = "table",
     json_output: Annotated[bool, typer.Option("--json", help="Same as --format json")] = False,
 ) -> None:
-    """Report requests, errors, tokens and cost for a time range (UTC)."""
+    """Report requests, errors, tokens and cost for a time range (UTC).
+
+    Failed requests count in requests and errors. Business-unit rows add up the
+    unit's projects.
+    """
     from ..store.engine import create_engine
     from ..store.reports import GROUP_BYS, usage_report
 
@@ -88,29 +101,26 @@ def usage(
         _table(report)
 
 
-def _csv(report: Any) -> None:
-    fields = list(report.rows[0]) if report.rows else ["requests", "errors", "input_tokens",
-                                                       "output_tokens", "cost_usd"]  # fmt: skip
+def _csv(report: UsageReport) -> None:
+    """A header row, then one row per group (or the total alone); numbers written plainly."""
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    writer.writerow(fields)
-    for row in report.rows or [report.total]:
-        writer.writerow([_plain(row.get(f)) for f in fields])
+    writer.writerow(report.fields)
+    for row in report.rows if report.group_by else [report.total]:
+        writer.writerow(["" if row[f] is None else _plain(row[f]) for f in report.fields])
 
 
-def _table(report: Any) -> None:
+def _table(report: UsageReport) -> None:
     typer.echo(
         f"usage from {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
         + (f", by {report.group_by}" if report.group_by else "")
     )
-    measures = ["requests", "errors", "input_tokens", "output_tokens", "cost_usd"]
-    fields = [f for f in (report.rows[0] if report.rows else {}) if f not in measures]
-    rows = [[_plain(r.get(f)) for f in fields + measures] for r in report.rows]
-    rows.append(["TOTAL", *[""] * (len(fields) - 1), *(_plain(report.total[m]) for m in measures)]
-                if fields else [_plain(report.total[m]) for m in measures])  # fmt: skip
-    print_table([f.upper() for f in fields + measures], rows)
+    groups = [f for f in report.fields if f not in report.total]
+    rows = [[_plain(row[f]) for f in report.fields] for row in report.rows]
+    total = [_plain(report.total[f]) for f in report.fields if f in report.total]
+    rows.append(["TOTAL", *[""] * (len(groups) - 1), *total] if groups else total)
+    print_table([f.upper() for f in report.fields], rows)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return "" if value is None else value
+    """Decimals in positional notation (``100``, not ``1E+2``); the rest unchanged."""
+    return format(value, "f") if isinstance(value, Decimal) else value

@@ -144,7 +144,6 @@ class Gateway:
         gateway = cls(settings, config, providers, router, keys, metering, redactor)
         gateway.background = background
         gateway.owned = owned
-        pricing.warm(router.deployments)
         return gateway
 
     async def start(self) -> None:
@@ -159,6 +158,9 @@ class Gateway:
             await self.keys.start()
             for task in self.background:
                 await task.start()
+            # Loading list prices takes about a second: do it beside serving, not before.
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, self.metering.pricing.warm, self.router.deployments)
             self._started = True
 
     async def aclose(self) -> None:

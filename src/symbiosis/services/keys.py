@@ -44,6 +44,7 @@ from pydantic import BaseModel, ValidationError
 from ..exceptions import AuthenticationError, InvalidRequestError
 from ..store.base import (
     AuditEntry,
+    BusinessUnitRecord,
     KeyRecord,
     KeyStore,
     NewKey,
@@ -358,16 +359,22 @@ class KeyService:
         self,
         name: str,
         *,
+        business_unit: str | None = None,
         rpm_limit: int | None = None,
         tpm_limit: int | None = None,
         budget_usd: Decimal | float | None = None,
         budget_period: str | None = None,
         actor: str,
     ) -> ProjectRecord:
-        """Create a project; its RPM/TPM limits and budget apply to all its keys together."""
+        """Create a project; its RPM/TPM limits and budget apply to all its keys together.
+
+        ``business_unit`` puts the project in that unit, which is created if it is new;
+        usage reports by business unit add up the unit's projects.
+        """
         project = _build(
             NewProject,
             name=name,
+            business_unit=business_unit,
             rpm_limit=rpm_limit,
             tpm_limit=tpm_limit,
             budget_usd=budget_usd,
@@ -377,6 +384,10 @@ class KeyService:
 
     async def list_projects(self, *, actor: str) -> list[ProjectRecord]:
         return await self.store.list_projects(actor=actor)
+
+    async def list_business_units(self, *, actor: str) -> list[BusinessUnitRecord]:
+        """Every business unit with its number of projects, by name."""
+        return await self.store.list_business_units(actor=actor)
 
     async def create_key(
         self,

@@ -49,9 +49,12 @@ class NewProject(_WithBudget):
     """A project to create; a budget without a period is monthly.
 
     ``rpm_limit`` and ``tpm_limit`` cap the project as a whole, on top of its keys' own.
+    ``business_unit`` names the unit the project belongs to; a unit of that name is
+    created along with the project when there is none yet.
     """
 
     name: str = Field(min_length=1, max_length=200)
+    business_unit: str | None = Field(default=None, min_length=1, max_length=200)
     rpm_limit: int | None = Field(default=None, ge=1)
     tpm_limit: int | None = Field(default=None, ge=1)
 
@@ -59,11 +62,21 @@ class NewProject(_WithBudget):
 class ProjectRecord(_Record):
     id: str
     name: str
+    business_unit: str | None = None
     business_unit_id: str | None = None
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     budget_usd: Decimal | None = None
     budget_period: BudgetPeriod | None = None
+    created_at: datetime
+
+
+class BusinessUnitRecord(_Record):
+    """A business unit: a group of projects whose usage reports roll up together."""
+
+    id: str
+    name: str
+    project_count: int = 0
     created_at: datetime
 
 
@@ -117,9 +130,15 @@ class AuditEntry(_Record):
 class KeyStore(Protocol):
     """Projects and keys, persisted. Every call is one short transaction."""
 
-    async def create_project(self, project: NewProject, *, actor: str) -> ProjectRecord: ...
+    async def create_project(self, project: NewProject, *, actor: str) -> ProjectRecord:
+        """Create a project, and its business unit too when that does not exist yet."""
+        ...
 
     async def list_projects(self, *, actor: str) -> list[ProjectRecord]: ...
+
+    async def list_business_units(self, *, actor: str) -> list[BusinessUnitRecord]:
+        """Every business unit, by name, with how many projects it has."""
+        ...
 
     async def create_key(self, key: NewKey, *, actor: str) -> KeyRecord: ...
 

@@ -6,12 +6,14 @@ Nothing survives a restart and nothing is shared between processes; use
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from .base import (
     AuditEntry,
+    BusinessUnitRecord,
     KeyRecord,
     NewKey,
     NewProject,
@@ -32,15 +34,25 @@ class MemoryKeyStore:
     ) -> None:
         """Start empty, or with fixed ``projects`` and ``keys`` (an app's own static keys)."""
         self._projects: dict[str, ProjectRecord] = {p.name: p for p in projects}  # by name
+        self._units: dict[str, BusinessUnitRecord] = {  # by name
+            p.business_unit: BusinessUnitRecord(
+                id=p.business_unit_id, name=p.business_unit, created_at=p.created_at
+            )
+            for p in self._projects.values()
+            if p.business_unit is not None and p.business_unit_id is not None
+        }
         self._keys: dict[str, KeyRecord] = {k.id: k for k in keys}
         self._audit: list[AuditEntry] = []
 
     async def create_project(self, project: NewProject, *, actor: str) -> ProjectRecord:
         if project.name in self._projects:
             raise project_exists(project.name)
+        unit = None if project.business_unit is None else self._unit(project.business_unit, actor)
         record = ProjectRecord(
             id=new_id("proj"),
             name=project.name,
+            business_unit=unit.name if unit else None,
+            business_unit_id=unit.id if unit else None,
             rpm_limit=project.rpm_limit,
             tpm_limit=project.tpm_limit,
             budget_usd=project.budget_usd,
@@ -56,6 +68,15 @@ class MemoryKeyStore:
         projects = sorted(self._projects.values(), key=lambda p: p.name)
         self._log(actor, "project.list", "project", None, {"count": len(projects)})
         return projects
+
+    async def list_business_units(self, *, actor: str) -> list[BusinessUnitRecord]:
+        counts = Counter(p.business_unit_id for p in self._projects.values())
+        units = [
+            unit.model_copy(update={"project_count": counts[unit.id]})
+            for unit in sorted(self._units.values(), key=lambda u: u.name)
+        ]
+        self._log(actor, "business_unit.list", "business_unit", None, {"count": len(units)})
+        return units
 
     async def create_key(self, key: NewKey, *, actor: str) -> KeyRecord:
         project = self._project(key.project)
@@ -125,6 +146,15 @@ class MemoryKeyStore:
 
     async def aclose(self) -> None:
         return None
+
+    def _unit(self, name: str, actor: str) -> BusinessUnitRecord:
+        unit = self._units.get(name)
+        if unit is None:
+            unit = self._units[name] = BusinessUnitRecord(
+                id=new_id("bu"), name=name, created_at=utcnow()
+            )
+            self._log(actor, "business_unit.create", "business_unit", unit.id, {"name": name})
+        return unit
 
     def _project(self, name: str) -> ProjectRecord:
         project = self._projects.get(name)

@@ -10,6 +10,8 @@ from typing import Any, Literal, get_args
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ._errors import translate_db_errors
+from .base import project_not_found
 from .engine import create_sessionmaker
 from .tables import BusinessUnit, Project, RequestLog, VirtualKey
 
@@ -20,11 +22,18 @@ MEASURES = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
 
 @dataclass(slots=True)
 class UsageReport:
+    """Totals for ``since``..``until`` and, with ``group_by``, one row per group.
+
+    ``fields`` names the columns of a row, group fields first, then ``MEASURES``; it
+    is known even when there are no rows (a CSV header needs it).
+    """
+
     since: datetime
     until: datetime
     group_by: str | None
     total: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    fields: tuple[str, ...] = MEASURES
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,14 +62,21 @@ def _day(dialect: str) -> Any:
 
 
 def _grouped(query: Select[Any], group_by: str, dialect: str) -> tuple[Select[Any], list[str]]:
+    """``query`` broken down by ``group_by``, and the names of the group fields."""
     if group_by == "model":
         return query.add_columns(RequestLog.model).group_by(RequestLog.model), ["model"]
     if group_by == "day":
         day = _day(dialect).label("day")
         return query.add_columns(day).group_by(day), ["day"]
     if group_by == "project":
-        query = query.add_columns(Project.name.label("project"), Project.id.label("project_id"))
-        return query.group_by(Project.id, Project.name), ["project", "project_id"]
+        query = query.outerjoin(BusinessUnit, BusinessUnit.id == Project.business_unit_id)
+        query = query.add_columns(
+            Project.name.label("project"),
+            Project.id.label("project_id"),
+            BusinessUnit.name.label("business_unit"),
+        )
+        query = query.group_by(Project.id, Project.name, BusinessUnit.name)
+        return query, ["project", "project_id", "business_unit"]
     if group_by == "key":
         query = query.outerjoin(VirtualKey, VirtualKey.id == RequestLog.key_id).add_columns(
             RequestLog.key_id, VirtualKey.name.label("key_name"), Project.name.label("project")
@@ -88,7 +104,10 @@ async def usage_report(
     """Requests, errors, tokens and cost from ``since`` (inclusive) to ``until`` (exclusive).
 
     Failed requests count in ``requests`` and ``errors``; requests of unknown price
-    add nothing to ``cost_usd``.
+    add nothing to ``cost_usd``. Rows come sorted by their first group field, the
+    group of requests without one (no project, no business unit) last. An unknown
+    ``project`` raises ``ProjectNotFoundError``; an unreachable database
+    ``StoreUnavailableError``.
     """
     dialect = engine.dialect.name
     base = (
@@ -100,17 +119,24 @@ async def usage_report(
     if project is not None:
         base = base.where(Project.name == project)
     sessions = create_sessionmaker(engine)
-    async with sessions() as session:
-        total_row = (await session.execute(base)).one()
-        total = _measure_dict(total_row)
-        rows: list[dict[str, Any]] = []
-        if group_by is not None:
-            query, fields = _grouped(base, group_by, dialect)
-            result = await session.execute(query.order_by(*(f for f in fields[:1])))
-            for row in result:
-                mapping = row._mapping
-                rows.append({**{f: mapping[f] for f in fields}, **_measure_dict(row)})
-    return UsageReport(since, until, group_by, total, rows)
+    rows: list[dict[str, Any]] = []
+    fields: list[str] = []
+    with translate_db_errors(engine.url.render_as_string(hide_password=True)):
+        async with sessions() as session:
+            if project is not None and not await session.scalar(
+                select(func.count()).select_from(Project).where(Project.name == project)
+            ):
+                raise project_not_found(project)
+            total = _measure_dict((await session.execute(base)).one())
+            if group_by is not None:
+                query, fields = _grouped(base, group_by, dialect)
+                for row in await session.execute(query):
+                    mapping = row._mapping
+                    rows.append({**{f: mapping[f] for f in fields}, **_measure_dict(row)})
+    if fields:
+        first = fields[0]
+        rows.sort(key=lambda row: (row[first] is None, row[first] or ""))
+    return UsageReport(since, until, group_by, total, rows, (*fields, *MEASURES))
 
 
 def _measure_dict(row: Any) -> dict[str, Any]:

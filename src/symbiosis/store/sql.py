@@ -14,19 +14,22 @@ from sqlmodel import col, select
 
 from ._errors import translate_db_errors
 from ._types import UTCDateTime
+from ._upsert import insert_for
 from .base import (
     AuditEntry,
+    BusinessUnitRecord,
     KeyRecord,
     NewKey,
     NewProject,
     ProjectRecord,
     key_not_found,
+    new_id,
     project_exists,
     project_not_found,
     utcnow,
 )
 from .engine import create_engine, create_sessionmaker
-from .tables import AuditLog, Budget, Project, VirtualKey
+from .tables import AuditLog, Budget, BusinessUnit, Project, VirtualKey
 
 _PROJECT_BUDGET = and_(col(Budget.scope) == "project", col(Budget.scope_id) == col(Project.id))
 
@@ -68,6 +71,10 @@ class SqlKeyStore:
         budget = None
         try:
             async with self._transaction() as session:
+                if project.business_unit is not None:
+                    row.business_unit_id = await _business_unit(
+                        session, project.business_unit, actor
+                    )
                 session.add(row)
                 await session.flush()
                 if project.budget_usd is not None:
@@ -82,16 +89,38 @@ class SqlKeyStore:
                 session.add(_audit(actor, "project.create", "project", row.id, details))
         except IntegrityError:
             raise project_exists(project.name) from None
-        return _project_record(row, budget)
+        return _project_record(row, budget, project.business_unit)
 
     async def list_projects(self, *, actor: str) -> list[ProjectRecord]:
         query = (
-            select(Project, Budget).outerjoin(Budget, _PROJECT_BUDGET).order_by(col(Project.name))
+            select(Project, Budget, col(BusinessUnit.name))
+            .outerjoin(Budget, _PROJECT_BUDGET)
+            .outerjoin(BusinessUnit, col(BusinessUnit.id) == col(Project.business_unit_id))
+            .order_by(col(Project.name))
         )
         async with self._transaction() as session:
             rows = (await session.execute(query)).all()
             session.add(_audit(actor, "project.list", "project", None, {"count": len(rows)}))
-        return [_project_record(project, budget) for project, budget in rows]
+        return [_project_record(*row) for row in rows]
+
+    async def list_business_units(self, *, actor: str) -> list[BusinessUnitRecord]:
+        projects = func.count(col(Project.id)).label("project_count")
+        query = (
+            select(BusinessUnit, projects)
+            .outerjoin(Project, col(Project.business_unit_id) == col(BusinessUnit.id))
+            .group_by(col(BusinessUnit.id), col(BusinessUnit.name), col(BusinessUnit.created_at))
+            .order_by(col(BusinessUnit.name))
+        )
+        async with self._transaction() as session:
+            rows = (await session.execute(query)).all()
+            details = {"count": len(rows)}
+            session.add(_audit(actor, "business_unit.list", "business_unit", None, details))
+        return [
+            BusinessUnitRecord(
+                id=unit.id, name=unit.name, project_count=count, created_at=unit.created_at
+            )
+            for unit, count in rows
+        ]
 
     async def create_key(self, key: NewKey, *, actor: str) -> KeyRecord:
         async with self._transaction() as session:
@@ -182,6 +211,25 @@ class SqlKeyStore:
             await self._engine.dispose()
 
 
+async def _business_unit(session: AsyncSession, name: str, actor: str) -> str:
+    """The id of the business unit ``name``, created (and audited) when there is none yet.
+
+    ``ON CONFLICT DO NOTHING`` makes concurrent creators of one unit agree on one row,
+    without failing the transaction of the one that loses the race.
+    """
+    values = {"id": new_id("bu"), "name": name, "created_at": utcnow()}
+    insert = insert_for(session, BusinessUnit).values(**values)
+    created = await session.scalar(
+        insert.on_conflict_do_nothing(index_elements=["name"]).returning(col(BusinessUnit.id))
+    )
+    if created is not None:
+        session.add(_audit(actor, "business_unit.create", "business_unit", created, {"name": name}))
+        return created
+    # The insert waited for the conflicting row to commit, so this new statement sees it.
+    existing = await session.execute(select(BusinessUnit.id).where(BusinessUnit.name == name))
+    return existing.scalar_one()
+
+
 async def _project_named(session: AsyncSession, name: str) -> Project:
     project = (await session.execute(select(Project).where(Project.name == name))).scalar()
     if project is None:
@@ -197,10 +245,13 @@ def _audit(
     )
 
 
-def _project_record(project: Project, budget: Budget | None) -> ProjectRecord:
+def _project_record(
+    project: Project, budget: Budget | None, business_unit: str | None
+) -> ProjectRecord:
     return ProjectRecord(
         id=project.id,
         name=project.name,
+        business_unit=business_unit,
         business_unit_id=project.business_unit_id,
         rpm_limit=project.rpm_limit,
         tpm_limit=project.tpm_limit,
