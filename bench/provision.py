@@ -20,6 +20,9 @@ import orjson
 
 PROJECT = "bench"
 ACTOR = "bench"
+# With BENCH_METERED=1 the key and its project get budgets and RPM/TPM limits too large
+# to reach, so every request pays for rate limiting and budget reservations.
+LIMITS = ["--budget", "1000000", "--rpm", "100000000", "--tpm", "100000000000"]
 
 
 def _cli() -> list[str]:
@@ -35,11 +38,12 @@ def via_cli() -> str | None:
     """The secret of a new key made with the documented CLI, or None if it lacks a step."""
     if _run(["keys", "create", "--help"]).returncode != 0:
         return None
-    for step in (["db", "migrate"], ["projects", "create", PROJECT]):
+    limits = LIMITS if os.environ.get("BENCH_METERED") == "1" else []
+    for step in (["db", "migrate"], ["projects", "create", PROJECT, *limits]):
         done = _run(step)
         if done.returncode != 0:
             raise SystemExit(f"symbiosis {' '.join(step)} failed: {done.stderr.strip()}")
-    done = _run(["keys", "create", "--project", PROJECT, "--name", "bench", "--json"])
+    done = _run(["keys", "create", "--project", PROJECT, "--name", "bench", "--json", *limits])
     if done.returncode != 0:
         raise SystemExit(f"symbiosis keys create failed: {done.stderr.strip()}")
     return str(orjson.loads(done.stdout)["key"])

@@ -379,6 +379,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gateway-only", action="store_true", help="skip the direct runs (not comparable)"
     )
+    parser.add_argument(
+        "--metered",
+        action="store_true",
+        help="give the key and its project budgets and RPM/TPM limits (never reached)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
@@ -404,7 +409,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(tmp)
         fake, fake_port = start_fake(children, args)
         env = gateway_env(write_config(workdir, fake_port), workdir, args.env, args.app)
-        api_key = provision(env, workdir)
+        api_key = provision({**env, "BENCH_METERED": "1" if args.metered else "0"}, workdir)
         gateway, gateway_port, facts = start_gateway(children, args, env, workdir)
         print(
             f"gateway ({args.server}) ready in {facts.ready_s:.2f}s, "
