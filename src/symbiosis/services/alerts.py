@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from ._background import BackgroundTask
 from .budgets import BudgetScope
 
 log = logging.getLogger("symbiosis.budgets")
@@ -42,7 +43,7 @@ class WebhookAlerts:
         self._client = http_client or httpx.AsyncClient(timeout=timeout)
         self._owns_client = http_client is None
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("symbiosis-alert-webhook", self._run)
 
     def __call__(self, scope: BudgetScope, threshold: float, spent: Decimal) -> None:
         payload = {
@@ -62,18 +63,13 @@ class WebhookAlerts:
             log.error("budget alert webhook queue is full; dropped %s", payload)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="symbiosis-alert-webhook")
+        self._task.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Give queued alerts ``grace`` seconds to go out, then stop."""
-        if self._task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), grace)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), grace)
+        await self._task.cancel()
         if self._owns_client:
             await self._client.aclose()
 

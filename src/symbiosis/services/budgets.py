@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 from ..exceptions import InsufficientQuotaError
+from ._background import BackgroundTask
 
 log = logging.getLogger("symbiosis.budgets")
 
@@ -126,7 +127,7 @@ class BudgetService:
         self._interval = interval
         self._on_alert = on_alert
         self._accounts: dict[tuple[str, str, datetime], _Account] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("symbiosis-budgets", self._run)
 
     async def reserve(self, scopes: Sequence[BudgetScope], estimate: Decimal) -> Reservation:
         """Hold ``estimate`` in every scope, or raise 429 ``insufficient_quota``."""
@@ -231,16 +232,11 @@ class BudgetService:
                 del self._accounts[key]
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="symbiosis-budgets")
+        self._task.start()
 
     async def stop(self) -> None:
         """Report what was spent and give unused leases back."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.cancel()
         for account in list(self._accounts.values()):
             async with account.lock:
                 account.available = ZERO

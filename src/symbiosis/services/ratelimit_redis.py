@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import Any
 
+from ._background import BackgroundTask
 from .ratelimit import WINDOW, Counter, RateLimiter
 
 log = logging.getLogger("symbiosis.ratelimit")
@@ -46,18 +47,13 @@ class RedisCounterSync:
         self._interval = interval
         self._prefix = prefix
         self._pushed: dict[Counter, int] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("symbiosis-ratelimit-sync", self._run)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="symbiosis-ratelimit-sync")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.cancel()
         with contextlib.suppress(Exception):
             await self.sync()
         await self._redis.aclose()

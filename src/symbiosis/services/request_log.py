@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
+from ._background import BackgroundTask
 from .spool import DiskSpool, SpoolFullError
 from .usage import UsageEvent
 
@@ -47,7 +48,7 @@ class RequestLogWriter:
         self._max_memory = max_memory
         self._pending: deque[UsageEvent] = deque()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("symbiosis-request-log", self._run)
         self._sink_healthy = True
 
     def record(self, event: UsageEvent) -> None:
@@ -62,16 +63,11 @@ class RequestLogWriter:
         return len(self._pending)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="symbiosis-request-log")
+        self._task.start()
 
     async def stop(self) -> None:
         """Drain: write (or spool) every record still in memory."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.cancel()
         await self.flush()
         if self._pending:
             self._spill()
