@@ -87,6 +87,11 @@ def _from_aiohttp(provider: str, exc: httpx.TransportError) -> SymbiosisError | 
     cause = exc.__cause__
     if cause is None or type(cause).__module__.split(".")[0] != "aiohttp":
         return None
+    return aiohttp_error(provider, cause)
+
+
+def aiohttp_error(provider: str, cause: BaseException) -> SymbiosisError:
+    """The gateway error for an aiohttp client failure."""
     import aiohttp
 
     if isinstance(cause, aiohttp.ConnectionTimeoutError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import httpx
@@ -22,6 +23,7 @@ from ..wire import (
     EmbeddingsResponse,
 )
 from ..wire.anthropic import AnthropicMessage, MessagesRequest
+from ._aiohttp import shortcut_for
 from ._http import (
     DEFAULT_TIMEOUT,
     build_client,
@@ -81,12 +83,15 @@ class HTTPProvider(Provider):
         self.timeout = float(timeout)
         self._owns_client = http_client is None
         self._client = http_client or build_client(self.timeout)
+        self._shortcut = shortcut_for(self._client, self.timeout)
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
 
     async def _post(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> bytes:
+        if self._shortcut is not None:
+            return await self._shortcut.post(self.name, url, orjson.dumps(body), headers)
         with translate_transport_errors(self.name):
             response = await self._client.post(
                 url, content=orjson.dumps(body), headers=headers, timeout=self.timeout
@@ -101,6 +106,12 @@ class HTTPProvider(Provider):
         self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
     ) -> AsyncIterator[ServerSentEvent]:
         """Yield upstream server-sent events one by one, as their bytes arrive."""
+        if self._shortcut is not None:
+            pieces = self._shortcut.stream(self.name, url, orjson.dumps(body), headers)
+            async with aclosing(pieces):
+                async for event in iter_sse(pieces):
+                    yield event
+            return
         request = self._client.build_request(
             "POST", url, content=orjson.dumps(body), headers=headers, timeout=self.timeout
         )
