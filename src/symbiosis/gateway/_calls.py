@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from starlette.requests import Request
 
@@ -35,6 +35,23 @@ async def first_available(
                 raise
             log.warning("deployment %s unavailable, trying the next", deployment.provider_name)
     raise AssertionError("candidates is never empty")  # pragma: no cover
+
+
+R = TypeVar("R", bound="HasModel")
+
+
+class HasModel(Protocol):
+    model: str
+
+
+def aimed_at(request: R, deployment: Deployment) -> R:
+    """The request with the deployment's upstream model, for the next attempt.
+
+    The parsed request belongs to this call alone, so it is re-aimed in place: a
+    pydantic ``model_copy`` per call costs more than the rest of the routing.
+    """
+    request.model = deployment.upstream_model
+    return request
 
 
 def new_event(request: Request, model: str, *, stream: bool, user: str | None) -> UsageEvent:

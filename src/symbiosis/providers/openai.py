@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import ValidationError
 
 from ..exceptions import UpstreamError
 from ..wire import (
@@ -80,7 +81,13 @@ class OpenAIProvider(HTTPProvider):
                 continue
             if event.event == "error" or data.startswith('{"error"'):
                 raise UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
-            yield self._parse(ChatCompletionChunk, data)
+            yield self._parse_chunk(data)
+
+    def _parse_chunk(self, data: str) -> ChatCompletionChunk:
+        try:
+            return ChatCompletionChunk.from_upstream(data)
+        except ValidationError:
+            return self._parse(ChatCompletionChunk, data)  # raises the 502 with the reason
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         content = await self._post(

@@ -33,7 +33,7 @@ from ...wire.anthropic import (
     dump_json,
 )
 from ...wire.messages_bridge import MessagesStreamWriter, to_anthropic_message, to_chat_request
-from .._calls import COST_HEADER, first_available, metered_headers, new_event
+from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
 from .._openapi import body_schema
 from .._parsing import parse_request, read_body
 from ..runtime import Gateway
@@ -153,12 +153,12 @@ class _Forward:
         self._chat: ChatCompletionRequest | None = None
 
     def _native(self, d: Deployment) -> MessagesRequest:
-        return self.request.model_copy(update={"model": d.upstream_model})
+        return aimed_at(self.request, d)
 
     def _chat_request(self, d: Deployment) -> ChatCompletionRequest:
         if self._chat is None:
             self._chat = to_chat_request(self.request)
-        return self._chat.model_copy(update={"model": d.upstream_model})
+        return aimed_at(self._chat, d)
 
     async def complete(self, d: Deployment) -> tuple[AnthropicMessage, Usage | None]:
         provider = d.provider

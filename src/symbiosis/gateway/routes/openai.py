@@ -30,7 +30,7 @@ from ...wire import (
     ModelList,
     Usage,
 )
-from .._calls import COST_HEADER, first_available, metered_headers, new_event
+from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
 from .._openapi import body_schema
 from .._parsing import parse_request, read_body
 from .._responses import SSE_DONE, json_bytes, json_response, sse_error, sse_frame
@@ -75,7 +75,7 @@ def openai_router(gateway: Gateway) -> APIRouter:
         try:
             deployment, completion = await first_available(
                 candidates,
-                lambda d: d.provider.chat(chat.model_copy(update={"model": d.upstream_model})),
+                lambda d: d.provider.chat(aimed_at(chat, d)),
             )
         except SymbiosisError as exc:
             metering.fail(ticket, deployment, exc)
@@ -97,7 +97,7 @@ def openai_router(gateway: Gateway) -> APIRouter:
         async def open_stream(
             d: Deployment,
         ) -> tuple[AsyncIterator[ChatCompletionChunk], ChatCompletionChunk | None]:
-            chunks = d.provider.chat_stream(chat.model_copy(update={"model": d.upstream_model}))
+            chunks = d.provider.chat_stream(aimed_at(chat, d))
             try:
                 return chunks, await anext(chunks)
             except StopAsyncIteration:
@@ -115,8 +115,11 @@ def openai_router(gateway: Gateway) -> APIRouter:
             nonlocal usage
             if chunk.usage is not None:
                 usage = chunk.usage
-                if not include_usage and not chunk.choices:
-                    return None
+                if not include_usage:
+                    if not chunk.choices:
+                        return None
+                    chunk = chunk.model_copy(update={"usage": None})
+                    chunk._raw = None  # re-serialise: the upstream's bytes carry usage
             return sse_frame(chunk)
 
         async def frames() -> AsyncIterator[bytes]:
@@ -170,9 +173,7 @@ def openai_router(gateway: Gateway) -> APIRouter:
         try:
             deployment, result = await first_available(
                 candidates,
-                lambda d: d.provider.embeddings(
-                    embed.model_copy(update={"model": d.upstream_model})
-                ),
+                lambda d: d.provider.embeddings(aimed_at(embed, d)),
             )
         except SymbiosisError as exc:
             metering.fail(ticket, deployment, exc)

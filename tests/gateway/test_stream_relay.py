@@ -1,0 +1,54 @@
+"""Stream chunks from an OpenAI-style upstream reach the client byte for byte."""
+
+from __future__ import annotations
+
+import httpx
+from pytest_httpx import HTTPXMock
+
+from ..conftest import TEST_KEY, MakeApp, config_for
+
+CHUNK = (
+    b'{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-2025",'
+    b'"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],'
+    b'"vendor_extension":{"x":1}}'
+)
+USAGE = (
+    b'{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-2025",'
+    b'"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}'
+)
+
+
+async def _stream(make_app: MakeApp, httpx_mock: HTTPXMock, body: dict) -> list[bytes]:
+    upstream = b"data: " + CHUNK + b"\n\ndata: " + USAGE + b"\n\ndata: [DONE]\n\n"
+    httpx_mock.add_response(content=upstream, headers={"content-type": "text/event-stream"})
+    app = make_app(config_for("https://upstream.test/v1"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as http:
+        response = await http.post(
+            "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {TEST_KEY}"}
+        )
+    return [line for line in response.content.split(b"\n") if line]
+
+
+async def test_chunks_are_relayed_unchanged(make_app: MakeApp, httpx_mock: HTTPXMock) -> None:
+    body = {
+        "model": "chat-model",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    lines = await _stream(make_app, httpx_mock, body)
+    assert lines[0] == b"data: " + CHUNK  # no fields added, unknown ones kept
+    assert lines[1] == b"data: " + USAGE
+    assert lines[-1] == b"data: [DONE]"
+
+
+async def test_usage_chunk_is_dropped_when_not_asked(
+    make_app: MakeApp, httpx_mock: HTTPXMock
+) -> None:
+    body = {"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    lines = await _stream(make_app, httpx_mock, body)
+    assert lines[0] == b"data: " + CHUNK
+    assert all(b'"usage":{' not in line for line in lines)
+    assert lines[-1] == b"data: [DONE]"
