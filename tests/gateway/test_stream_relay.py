@@ -52,3 +52,24 @@ async def test_usage_chunk_is_dropped_when_not_asked(
     assert lines[0] == b"data: " + CHUNK
     assert all(b'"usage":{' not in line for line in lines)
     assert lines[-1] == b"data: [DONE]"
+
+
+async def test_a_malformed_chunk_ends_the_stream_with_a_502_event(
+    make_app: MakeApp, httpx_mock: HTTPXMock
+) -> None:
+    upstream = b"data: " + CHUNK + b"\n\ndata: {not json\n\ndata: [DONE]\n\n"
+    httpx_mock.add_response(content=upstream, headers={"content-type": "text/event-stream"})
+    app = make_app(config_for("https://upstream.test/v1"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as http:
+        response = await http.post(
+            "/v1/chat/completions",
+            json={"model": "chat-model", "messages": [{"role": "user", "content": "x"}],
+                  "stream": True},
+            headers={"authorization": f"Bearer {TEST_KEY}"},
+        )  # fmt: skip
+    lines = [line for line in response.content.split(b"\n") if line]
+    assert lines[0] == b"data: " + CHUNK
+    assert b'"code":"bad_upstream_response"' in lines[-1]
+    assert b"[DONE]" not in response.content

@@ -6,7 +6,6 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from ..exceptions import SymbiosisError
-from ..wire import ChatCompletionChunk
 
 SSE_DONE = b"data: [DONE]\n\n"
 
@@ -19,8 +18,12 @@ def json_response(model: BaseModel, headers: dict[str, str] | None = None) -> Re
     return Response(json_bytes(model), media_type="application/json", headers=headers)
 
 
-def sse_frame(chunk: ChatCompletionChunk) -> bytes:
-    return b"data: " + chunk.to_json() + b"\n\n"
+def sse_frame(model: BaseModel) -> bytes:
+    return b"data: " + json_bytes(model) + b"\n\n"
+
+
+def sse_data(data: bytes) -> bytes:
+    return b"data: " + data + b"\n\n"
 
 
 def sse_error(exc: SymbiosisError) -> bytes:

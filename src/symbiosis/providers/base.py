@@ -8,6 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import httpx
@@ -21,6 +22,7 @@ from ..wire import (
     ChatCompletionRequest,
     EmbeddingsRequest,
     EmbeddingsResponse,
+    Usage,
 )
 from ..wire.anthropic import AnthropicMessage, MessagesRequest
 from ._aiohttp import shortcut_for
@@ -139,6 +141,33 @@ class HTTPProvider(Provider):
             ) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class RelayedChunk:
+    """A ``chat.completion.chunk`` as the upstream sent it, checked to be a JSON object.
+
+    ``data`` is relayed as is; ``usage`` and ``has_choices`` are what a relay needs to
+    know, read from ``payload`` (the parsed object) without validating the rest.
+    """
+
+    data: bytes
+    payload: dict[str, Any]
+    usage: Usage | None
+    has_choices: bool
+
+
+@runtime_checkable
+class ChunkRelayCapable(Protocol):
+    """A provider whose stream chunks are OpenAI's own, so a gateway can relay their bytes.
+
+    ``chat_stream_relay`` is ``chat_stream`` without building a typed chunk per event:
+    the gateway passes OpenAI-style streams through byte for byte.
+    """
+
+    def chat_stream_relay(self, request: ChatCompletionRequest) -> AsyncIterator[RelayedChunk]:
+        """Chunks as they arrive; the last one carries usage."""
+        ...
+
+
 @runtime_checkable
 class MessagesCapable(Protocol):
     """A provider that speaks the Anthropic Messages API natively.
@@ -160,4 +189,4 @@ class MessagesCapable(Protocol):
         ...
 
 
-__all__ = ["HTTPProvider", "MessagesCapable", "Provider"]
+__all__ = ["ChunkRelayCapable", "HTTPProvider", "MessagesCapable", "Provider", "RelayedChunk"]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import ValidationError
+import orjson
 
 from ..exceptions import UpstreamError
 from ..wire import (
@@ -15,9 +15,10 @@ from ..wire import (
     ChatCompletionRequest,
     EmbeddingsRequest,
     EmbeddingsResponse,
+    Usage,
 )
 from ._http import DEFAULT_TIMEOUT
-from .base import HTTPProvider
+from .base import HTTPProvider, RelayedChunk
 
 
 class OpenAIProvider(HTTPProvider):
@@ -69,6 +70,30 @@ class OpenAIProvider(HTTPProvider):
     async def chat_stream(
         self, request: ChatCompletionRequest
     ) -> AsyncIterator[ChatCompletionChunk]:
+        async for data in self._chunk_data(request):
+            yield self._parse(ChatCompletionChunk, data)
+
+    async def chat_stream_relay(
+        self, request: ChatCompletionRequest
+    ) -> AsyncIterator[RelayedChunk]:
+        """The chunks as the upstream's bytes, each checked to be a JSON object."""
+        async for data in self._chunk_data(request):
+            try:
+                payload = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                payload = None
+            if not isinstance(payload, dict):
+                raise UpstreamError(f"{self.name} sent a malformed chunk: {data[:200]!r}")
+            usage = payload.get("usage")
+            yield RelayedChunk(
+                data.encode(),
+                payload,
+                self._parse(Usage, orjson.dumps(usage)) if usage else None,
+                bool(payload.get("choices")),
+            )
+
+    async def _chunk_data(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
+        """The JSON of each chunk, asking the upstream for usage at the end."""
         body = self._body(request)
         body["stream"] = True
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
@@ -81,13 +106,7 @@ class OpenAIProvider(HTTPProvider):
                 continue
             if event.event == "error" or data.startswith('{"error"'):
                 raise UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
-            yield self._parse_chunk(data)
-
-    def _parse_chunk(self, data: str) -> ChatCompletionChunk:
-        try:
-            return ChatCompletionChunk.from_upstream(data)
-        except ValidationError:
-            return self._parse(ChatCompletionChunk, data)  # raises the 502 with the reason
+            yield data
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         content = await self._post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from ._base import WireModel
 
@@ -295,20 +295,6 @@ class ChatCompletionChunk(WireModel):
     choices: list[ChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
-    # The JSON this chunk was parsed from, when it came from an OpenAI-style upstream
-    # unchanged: relaying it saves re-serialising every chunk of a stream.
-    _raw: bytes | None = PrivateAttr(default=None)
-
-    @classmethod
-    def from_upstream(cls, data: str) -> ChatCompletionChunk:
-        chunk = cls.model_validate_json(data)
-        chunk._raw = data.encode()
-        return chunk
-
-    def to_json(self) -> bytes:
-        """This chunk as JSON: the upstream's own bytes when it came unchanged."""
-        raw = self._raw
-        return raw if raw is not None else self.__pydantic_serializer__.to_json(self)
 
     @property
     def is_usage_only(self) -> bool:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from time import perf_counter
+from typing import Any
 
+import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model, key_of
+from ...providers.base import ChunkRelayCapable, RelayedChunk
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import (
@@ -33,7 +36,7 @@ from ...wire import (
 from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
 from .._openapi import body_schema
 from .._parsing import parse_request, read_body
-from .._responses import SSE_DONE, json_bytes, json_response, sse_error, sse_frame
+from .._responses import SSE_DONE, json_bytes, json_response, sse_data, sse_error, sse_frame
 from ..runtime import Gateway
 
 log = logging.getLogger("symbiosis.gateway")
@@ -94,10 +97,12 @@ def openai_router(gateway: Gateway) -> APIRouter:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         event = ticket.event
 
-        async def open_stream(
-            d: Deployment,
-        ) -> tuple[AsyncIterator[ChatCompletionChunk], ChatCompletionChunk | None]:
-            chunks = d.provider.chat_stream(aimed_at(chat, d))
+        async def open_stream(d: Deployment) -> tuple[AsyncIterator[Any], Any]:
+            # OpenAI-style upstreams are relayed byte for byte; others are re-encoded.
+            if isinstance(d.provider, ChunkRelayCapable):
+                chunks: AsyncIterator[Any] = d.provider.chat_stream_relay(aimed_at(chat, d))
+            else:
+                chunks = d.provider.chat_stream(aimed_at(chat, d))
             try:
                 return chunks, await anext(chunks)
             except StopAsyncIteration:
@@ -111,7 +116,7 @@ def openai_router(gateway: Gateway) -> APIRouter:
         event.ttft_ms = (perf_counter() - ticket.started) * 1000
         usage = None
 
-        def frame(chunk: ChatCompletionChunk) -> bytes | None:
+        def typed_frame(chunk: ChatCompletionChunk) -> bytes | None:
             nonlocal usage
             if chunk.usage is not None:
                 usage = chunk.usage
@@ -119,8 +124,19 @@ def openai_router(gateway: Gateway) -> APIRouter:
                     if not chunk.choices:
                         return None
                     chunk = chunk.model_copy(update={"usage": None})
-                    chunk._raw = None  # re-serialise: the upstream's bytes carry usage
             return sse_frame(chunk)
+
+        def relayed_frame(chunk: RelayedChunk) -> bytes | None:
+            nonlocal usage
+            if chunk.usage is not None:
+                usage = chunk.usage
+                if not include_usage:
+                    if not chunk.has_choices:
+                        return None
+                    return sse_data(orjson.dumps({**chunk.payload, "usage": None}))
+            return sse_data(chunk.data)
+
+        frame = relayed_frame if isinstance(deployment.provider, ChunkRelayCapable) else typed_frame
 
         async def frames() -> AsyncIterator[bytes]:
             done = False
