@@ -206,6 +206,8 @@ def test_no_business_units_yet_is_an_empty_listing(migrated_url: str) -> None:
         (["projects", "create", "x", "--tpm", "-5"], "--tpm must be at least 1, not '-5'"),
         (["projects", "create", "x", "--rpm", "lots"], "--rpm must be a whole number"),
         (["projects", "create", "x", "--tpm", "1.5"], "--tpm must be a whole number"),
+        (["keys", "create", "--project", "taken", "--rpm", "0"], "--rpm must be at least 1"),
+        (["keys", "create", "--project", "taken", "--tpm", "many"], "--tpm must be a whole"),
         (["keys", "create", "--project", "nope"], "unknown project 'nope'"),
         (["keys", "list", "--project", "nope"], "unknown project 'nope'"),
         (["keys", "revoke", "key_nope"], "unknown key 'key_nope'"),

@@ -12,7 +12,7 @@ from ..services.keys import CreatedKey, KeyService
 from ..store.base import KeyRecord
 from ._output import fail, money, print_json, print_table, when
 from .db import administer
-from .projects import BudgetOption, JsonOption, PeriodOption, parse_budget
+from .projects import BudgetOption, JsonOption, PeriodOption, parse_budget, parse_limit
 
 app = typer.Typer(help="Virtual keys: create, list and revoke them.", no_args_is_help=True)
 
@@ -28,8 +28,8 @@ def create(
         str | None,
         typer.Option("--models", metavar="A,B", help="Allowed models (default: all)"),
     ] = None,
-    rpm: Annotated[int | None, typer.Option("--rpm", min=1, help="Requests per minute")] = None,
-    tpm: Annotated[int | None, typer.Option("--tpm", min=1, help="Tokens per minute")] = None,
+    rpm: Annotated[str | None, typer.Option("--rpm", help="Requests per minute")] = None,
+    tpm: Annotated[str | None, typer.Option("--tpm", help="Tokens per minute")] = None,
     budget: BudgetOption = None,
     budget_period: PeriodOption = None,
     expires_in: Annotated[
@@ -44,6 +44,7 @@ def create(
 ) -> None:
     """Create a key; its secret is printed this once and cannot be shown again."""
     amount, period = parse_budget(budget, budget_period)
+    rpm_limit, tpm_limit = parse_limit("--rpm", rpm), parse_limit("--tpm", tpm)
     expires_at = parse_expiry(expires_in, datetime.now(UTC)) if expires_in else None
     allowed = [m.strip() for m in (models or "").split(",") if m.strip()]
 
@@ -52,8 +53,8 @@ def create(
             project,
             name=name,
             models=allowed,
-            rpm_limit=rpm,
-            tpm_limit=tpm,
+            rpm_limit=rpm_limit,
+            tpm_limit=tpm_limit,
             budget_usd=amount,
             budget_period=period,
             expires_at=expires_at,
