@@ -7,19 +7,18 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from starlette.requests import Request
-
 from ..exceptions import RateLimitError, UpstreamUnavailableError
-from ..middleware import request_id_of
 from ..services.metering import Ticket, format_cost
 from ..services.routing import Deployment
 from ..services.usage import UsageEvent
+from ._dispatch import Call
 
 log = logging.getLogger("symbiosis.gateway")
 T = TypeVar("T")
 
 _FALLBACK_ON = (UpstreamUnavailableError, RateLimitError)
 COST_HEADER = "x-symbiosis-cost"
+_CLIENT_HEADERS = frozenset((b"user-agent", b"x-symbiosis-client", b"x-symbiosis-end-user"))
 
 
 async def first_available(
@@ -54,16 +53,22 @@ def aimed_at(request: R, deployment: Deployment) -> R:
     return request
 
 
-def new_event(request: Request, model: str, *, stream: bool, user: str | None) -> UsageEvent:
+def new_event(call: Call, model: str, *, stream: bool, user: str | None) -> UsageEvent:
     """A request-log record with the client's metadata filled in."""
-    headers = request.headers
+    found: dict[bytes, str] = {}
+    for name, value in call.scope["headers"]:
+        if name in _CLIENT_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    end_user = found.get(b"x-symbiosis-end-user")
+    client = found.get(b"x-symbiosis-client")
+    user_agent = found.get(b"user-agent")
     return UsageEvent(
-        request_id_of(request.scope),
+        call.request_id,
         model,
         stream=stream,
-        end_user=headers.get("x-symbiosis-end-user") or user,
-        client=headers.get("x-symbiosis-client"),
-        user_agent=headers.get("user-agent"),
+        end_user=end_user or user,
+        client=client,
+        user_agent=user_agent,
     )
 
 

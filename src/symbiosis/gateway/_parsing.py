@@ -1,4 +1,4 @@
-"""Read and validate request bodies, turning every mistake into a clear 400 or 413."""
+"""Validate request bodies, turning every mistake into a clear 400 naming the field."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
 
-from ..exceptions import InvalidRequestError, RequestTooLargeError
+from ..exceptions import InvalidRequestError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,25 +35,6 @@ _CODES = {
     "less_than": "above_max_value",
     "greater_than": "below_min_value",
 }
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing early when it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> RequestTooLargeError:
-    return RequestTooLargeError(f"Request body is larger than the limit of {limit} bytes")
 
 
 def parse_request(model: type[M], body: bytes) -> M:

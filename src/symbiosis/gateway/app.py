@@ -9,13 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import GatewayConfig
@@ -24,11 +22,12 @@ from ..middleware import RequestIdMiddleware, SymbiosisMiddleware, request_id_of
 from ..services.keys import KeyService
 from ..services.usage import UsageRecorder
 from ..settings import Settings
-from ._openapi import install_schemas
+from ._dispatch import ModelDispatch
+from ._openapi import install_docs
 from ._responses import error_response
-from .routes.anthropic import anthropic_router
+from .routes.anthropic import MESSAGES_DOCS, anthropic_routes
 from .routes.health import health_router
-from .routes.openai import openai_router
+from .routes.openai import OPENAI_DOCS, openai_router, openai_routes
 from .runtime import Gateway
 
 log = logging.getLogger("symbiosis.gateway")
@@ -41,7 +40,7 @@ def create_app(
     http_client: httpx.AsyncClient | None = None,
     usage: UsageRecorder | None = None,
     keys: KeyService | None = None,
-) -> FastAPI:
+) -> GatewayApp:
     """Build the whole gateway as an ASGI app.
 
     With no arguments it reads the ``SYMBIOSIS_*`` environment and the config file it
@@ -64,7 +63,7 @@ def create_app(
         yield
         await gateway.aclose()  # drains the request log, settles budgets
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Symbiosis gateway",
         summary="An OpenAI-compatible gateway in front of every model you use.",
         version=_version(),
@@ -72,17 +71,38 @@ def create_app(
         **_NO_NATIVE_TELEMETRY,
     )
     app.state.gateway = gateway
-    model_routers = [openai_router(gateway), anthropic_router(gateway)]
-    for router in model_routers:
-        app.include_router(router)
-    app.router.routes[:0] = _plain_routes(model_routers)
+    app.model_dispatch = ModelDispatch(
+        gateway, [*openai_routes(gateway), *anthropic_routes(gateway)]
+    )
+    app.include_router(openai_router(gateway))
     app.include_router(health_router({"database": gateway.keys.check}))
-    install_schemas(app)
+    install_docs(app, [*OPENAI_DOCS, MESSAGES_DOCS])
     _install_error_handlers(app)
     app.add_middleware(SymbiosisMiddleware, keys=gateway.keys)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(_StartOnFirstRequest, gateway=gateway)
     return app
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with ``POST`` to the model routes served by ``ModelDispatch`` first.
+
+    The model calls are the hot path; they skip Starlette's middleware stack and router
+    (see ``_dispatch``). Everything else is plain FastAPI.
+    """
+
+    model_dispatch: ModelDispatch | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dispatch = self.model_dispatch
+        if dispatch is not None:
+            if self.root_path:
+                scope["root_path"] = self.root_path
+            route = dispatch.match(scope)
+            if route is not None:
+                await dispatch.serve(route, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class _StartOnFirstRequest:
@@ -105,21 +125,6 @@ _NO_NATIVE_TELEMETRY: dict[str, Any] = (
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters
     else {}
 )
-
-
-def _plain_routes(routers: list[APIRouter]) -> list[Route]:
-    """The model routes again, as plain Starlette routes matched first.
-
-    Their handlers take the bare ``Request`` and parse bodies themselves, so FastAPI's
-    per-request dependency solving is pure overhead on the hottest paths; the
-    ``APIRoute``s stay for the OpenAPI document.
-    """
-    return [
-        Route(route.path, route.endpoint, methods=sorted(route.methods))
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
-    ]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

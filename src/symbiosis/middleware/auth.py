@@ -60,13 +60,13 @@ class SymbiosisMiddleware:
         self.public_paths = tuple(path.rstrip("/") for path in public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_public(_route_path(scope)):
+        if scope["type"] != "http" or self._is_public(route_path(scope)):
             await self.app(scope, receive, send)
             return
         if not self.keys.started:
             await self.keys.start()
         try:
-            context = await self.keys.verify(_presented_key(scope))
+            context = await self.keys.verify(presented_key(scope))
         except SymbiosisError as exc:
             await send_error(send, exc)
             return
@@ -101,7 +101,7 @@ def authorize_model(scope: Scope, model: str, known: Container[str]) -> None:
         )
 
 
-def _presented_key(scope: Scope) -> str | None:
+def presented_key(scope: Scope) -> str | None:
     """The key from ``Authorization: Bearer``, ``api-key`` or ``x-api-key``, in that order."""
     found: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
@@ -119,7 +119,7 @@ def _presented_key(scope: Scope) -> str | None:
     return None
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path inside this app: under a mount, without the mount's prefix."""
     path: str = scope["path"]
     root = scope.get("root_path", "")

@@ -23,6 +23,14 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
+def incoming_request_id(scope: Scope) -> str | None:
+    """The client's own ``x-request-id``, when it is a sane one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode() if _ACCEPTABLE.match(value) else None
+    return None
+
+
 class RequestIdMiddleware:
     """Pure ASGI: stores the id in the scope and adds the header on the way out."""
 
@@ -33,12 +41,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        if incoming is not None and _ACCEPTABLE.match(incoming):
-            request_id = incoming.decode()
-        else:
-            request_id = new_request_id()
-        scope[SCOPE_KEY] = request_id
+        request_id = scope[SCOPE_KEY] = incoming_request_id(scope) or new_request_id()
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:

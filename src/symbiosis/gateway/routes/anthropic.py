@@ -14,13 +14,10 @@ from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import TYPE_CHECKING, TypeVar
 
-from fastapi import APIRouter
 from pydantic import BaseModel
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 from ...exceptions import SymbiosisError
-from ...middleware import authorize_model, key_of, request_id_of
+from ...middleware import authorize_model
 from ...providers.base import MessagesCapable
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
@@ -34,8 +31,9 @@ from ...wire.anthropic import (
 )
 from ...wire.messages_bridge import MessagesStreamWriter, to_anthropic_message, to_chat_request
 from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
-from .._openapi import body_schema
-from .._parsing import parse_request, read_body
+from .._dispatch import Call, FinalFrame, JSONReply, ModelRoute, Reply, StreamReply
+from .._openapi import DocumentedRoute
+from .._parsing import parse_request
 from ..runtime import Gateway
 
 if TYPE_CHECKING:
@@ -47,37 +45,27 @@ T = TypeVar("T")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def anthropic_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(tags=["Anthropic-compatible"])
-    limit = gateway.settings.max_request_bytes
+def anthropic_routes(gateway: Gateway) -> list[ModelRoute]:
+    """``POST /v1/messages``, served by ``ModelDispatch`` with Anthropic-shaped errors."""
     models = gateway.router
     metering = gateway.metering
 
-    @router.post(
-        "/v1/messages",
-        openapi_extra=body_schema(MessagesRequest),
-        responses={200: {"model": AnthropicMessage}},
-        summary="Create a message, Anthropic-compatible (JSON or SSE stream)",
-    )
-    async def messages(request: Request) -> Response:
-        request_id = request_id_of(request.scope)
-        try:
-            raw = await read_body(request, limit)
-            body = parse_request(MessagesRequest, raw)
-            authorize_model(request.scope, body.model, models)
-            candidates = models.candidates(body.model)
-            user = body.metadata.user_id if body.metadata is not None else None
-            event = new_event(request, body.model, stream=bool(body.stream), user=user)
-            ticket = await metering.begin(
-                key_of(request.scope),
-                candidates[0],
-                event,
-                prompt_bytes=len(raw),
-                max_output=body.max_tokens,
-            )
-        except SymbiosisError as exc:
-            return _error_response(exc, request_id)
-        forward = _Forward(body, _betas(request))
+    async def messages(call: Call) -> Reply:
+        request_id = call.request_id
+        raw = call.body
+        body = parse_request(MessagesRequest, raw)
+        authorize_model(call.scope, body.model, models)
+        candidates = models.candidates(body.model)
+        user = body.metadata.user_id if body.metadata is not None else None
+        event = new_event(call, body.model, stream=bool(body.stream), user=user)
+        ticket = await metering.begin(
+            call.key,
+            candidates[0],
+            event,
+            prompt_bytes=len(raw),
+            max_output=body.max_tokens,
+        )
+        forward = _Forward(body, _betas(call))
         deployment = None
         try:
             if body.stream:
@@ -86,15 +74,13 @@ def anthropic_router(gateway: Gateway) -> APIRouter:
         except Exception as exc:
             error = _as_symbiosis_error(exc, request_id)
             metering.fail(ticket, deployment, error)
-            return _error_response(error, request_id)
+            raise error from exc
         cost = metering.finish(ticket, deployment, usage)
-        return Response(
-            dump_json(message),
-            media_type="application/json",
-            headers={**metered_headers(ticket, cost), "request-id": request_id},
+        return JSONReply(
+            dump_json(message), {**metered_headers(ticket, cost), "request-id": request_id}
         )
 
-    async def _stream(forward: _Forward, candidates: list[Deployment], ticket: Ticket) -> Response:
+    async def _stream(forward: _Forward, candidates: list[Deployment], ticket: Ticket) -> Reply:
         event = ticket.event
         usage = _UsageBox()
         deployment, (frames, first) = await first_available(
@@ -112,12 +98,14 @@ def anthropic_router(gateway: Gateway) -> APIRouter:
                 done = True
                 cost = metering.finish(ticket, deployment, usage.value)
                 if (text := format_cost(cost)) is not None:
-                    yield f": {COST_HEADER}={text}\n\n".encode()
+                    yield FinalFrame(f": {COST_HEADER}={text}\n\n".encode())
             except Exception as exc:
                 done = True
                 error = _as_symbiosis_error(exc, event.request_id)
                 metering.fail(ticket, deployment, error, usage.value)
-                yield _event_frame(AnthropicErrorResponse.from_exception(error, event.request_id))
+                yield FinalFrame(
+                    _event_frame(AnthropicErrorResponse.from_exception(error, event.request_id))
+                )
             finally:
                 await frames.aclose()  # type: ignore[attr-defined]
                 if not done:  # the client went away: bill what the upstream reported
@@ -125,9 +113,24 @@ def anthropic_router(gateway: Gateway) -> APIRouter:
                     metering.finish(ticket, deployment, usage.value)
 
         headers = {**_SSE_HEADERS, **ticket.headers, "request-id": event.request_id}
-        return StreamingResponse(relay(), media_type="text/event-stream", headers=headers)
+        return StreamReply(relay(), headers)
 
-    return router
+    return [ModelRoute("/v1/messages", messages, anthropic_error)]
+
+
+MESSAGES_DOCS = DocumentedRoute(
+    "/v1/messages",
+    "Create a message, Anthropic-compatible (JSON or SSE stream)",
+    MessagesRequest,
+    AnthropicMessage,
+    "Anthropic-compatible",
+)
+
+
+def anthropic_error(exc: SymbiosisError, request_id: str) -> JSONReply:
+    """Anthropic's error shape, so the Anthropic SDKs raise their matching exceptions."""
+    body = AnthropicErrorResponse.from_exception(exc, request_id)
+    return JSONReply(dump_json(body), {**exc.headers(), "request-id": request_id}, exc.status_code)
 
 
 class _UsageBox:
@@ -217,9 +220,9 @@ async def _translated_frames(
         yield _event_frame(out)
 
 
-def _betas(request: Request) -> list[str]:
+def _betas(call: Call) -> list[str]:
     """The client's ``anthropic-beta`` features (the header may repeat or list several)."""
-    values = request.headers.getlist("anthropic-beta")
+    values = call.header_values(b"anthropic-beta")
     return [f.strip() for value in values for f in value.split(",") if f.strip()]
 
 
@@ -238,13 +241,3 @@ def _frame(name: str | None, data: str) -> bytes:
 def _event_frame(event: BaseModel) -> bytes:
     name = getattr(event, "type", "message").encode()
     return b"event: " + name + b"\ndata: " + dump_json(event) + b"\n\n"
-
-
-def _error_response(exc: SymbiosisError, request_id: str) -> Response:
-    body = AnthropicErrorResponse.from_exception(exc, request_id)
-    return Response(
-        dump_json(body),
-        status_code=exc.status_code,
-        media_type="application/json",
-        headers={**exc.headers(), "request-id": request_id},
-    )

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model, key_of
@@ -34,8 +34,9 @@ from ...wire import (
     Usage,
 )
 from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
-from .._openapi import body_schema
-from .._parsing import parse_request, read_body
+from .._dispatch import Call, FinalFrame, JSONReply, ModelRoute, Reply, StreamReply
+from .._openapi import DocumentedRoute
+from .._parsing import parse_request
 from .._responses import SSE_DONE, json_bytes, json_response, sse_data, sse_error, sse_frame
 from ..runtime import Gateway
 
@@ -44,29 +45,22 @@ log = logging.getLogger("symbiosis.gateway")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def openai_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(tags=["OpenAI-compatible"])
-    limit = gateway.settings.max_request_bytes
+def openai_routes(gateway: Gateway) -> list[ModelRoute]:
+    """``POST /v1/chat/completions`` and ``POST /v1/embeddings``, served by ``ModelDispatch``."""
     models = gateway.router
     metering = gateway.metering
     redact = gateway.redactor
 
-    @router.post(
-        "/v1/chat/completions",
-        openapi_extra=body_schema(ChatCompletionRequest),
-        responses={200: {"model": ChatCompletion}},
-        summary="Create a chat completion (JSON or SSE stream)",
-    )
-    async def chat_completions(request: Request) -> Response:
-        body = await read_body(request, limit)
+    async def chat_completions(call: Call) -> Reply:
+        body = call.body
         chat = parse_request(ChatCompletionRequest, body)
-        authorize_model(request.scope, chat.model, models)
+        authorize_model(call.scope, chat.model, models)
         candidates = models.candidates(chat.model)
-        event = new_event(request, chat.model, stream=bool(chat.stream), user=chat.user)
+        event = new_event(call, chat.model, stream=bool(chat.stream), user=chat.user)
         if redact is not None:
             event.request_body = redact(body)
         ticket = await metering.begin(
-            key_of(request.scope),
+            call.key,
             candidates[0],
             event,
             prompt_bytes=len(body),
@@ -87,13 +81,11 @@ def openai_router(gateway: Gateway) -> APIRouter:
         if redact is not None:
             event.response_body = redact(content)
         cost = metering.finish(ticket, deployment, completion.usage)
-        return Response(
-            content, media_type="application/json", headers=metered_headers(ticket, cost)
-        )
+        return JSONReply(content, metered_headers(ticket, cost))
 
     async def _stream(
         chat: ChatCompletionRequest, candidates: list[Deployment], ticket: Ticket
-    ) -> Response:
+    ) -> Reply:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         event = ticket.event
 
@@ -149,41 +141,35 @@ def openai_router(gateway: Gateway) -> APIRouter:
                 done = True
                 cost = metering.finish(ticket, deployment, usage)
                 if (text := format_cost(cost)) is not None:
-                    yield f": {COST_HEADER}={text}\n\n".encode()
-                yield SSE_DONE
+                    yield FinalFrame(f": {COST_HEADER}={text}\n\n".encode() + SSE_DONE)
+                else:
+                    yield FinalFrame(SSE_DONE)
             except SymbiosisError as exc:
                 done = True
                 metering.fail(ticket, deployment, exc, usage)
-                yield sse_error(exc)
+                yield FinalFrame(sse_error(exc))
             except Exception:
                 done = True
                 log.exception("stream %s failed", event.request_id)
                 exc = SymbiosisError(f"internal error (request id {event.request_id})")
                 metering.fail(ticket, deployment, exc, usage)
-                yield sse_error(exc)
+                yield FinalFrame(sse_error(exc))
             finally:
                 await chunks.aclose()  # type: ignore[attr-defined]
                 if not done:  # the client went away: bill what the upstream reported
                     event.status, event.error_type = 499, "client_closed_request"
                     metering.finish(ticket, deployment, usage)
 
-        headers = {**_SSE_HEADERS, **ticket.headers}
-        return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+        return StreamReply(frames(), {**_SSE_HEADERS, **ticket.headers})
 
-    @router.post(
-        "/v1/embeddings",
-        openapi_extra=body_schema(EmbeddingsRequest),
-        responses={200: {"model": EmbeddingsResponse}},
-        summary="Create embeddings",
-    )
-    async def embeddings(request: Request) -> Response:
-        body = await read_body(request, limit)
+    async def embeddings(call: Call) -> Reply:
+        body = call.body
         embed = parse_request(EmbeddingsRequest, body)
-        authorize_model(request.scope, embed.model, models)
+        authorize_model(call.scope, embed.model, models)
         candidates = models.candidates(embed.model)
-        event = new_event(request, embed.model, stream=False, user=embed.user)
+        event = new_event(call, embed.model, stream=False, user=embed.user)
         ticket = await metering.begin(
-            key_of(request.scope), candidates[0], event, prompt_bytes=len(body), max_output=0
+            call.key, candidates[0], event, prompt_bytes=len(body), max_output=0
         )
         deployment = None
         try:
@@ -200,7 +186,36 @@ def openai_router(gateway: Gateway) -> APIRouter:
                 prompt_tokens=result.usage.prompt_tokens, total_tokens=result.usage.total_tokens
             )
         cost = metering.finish(ticket, deployment, usage)
-        return json_response(result, headers=metered_headers(ticket, cost))
+        return JSONReply(json_bytes(result), metered_headers(ticket, cost))
+
+    return [
+        ModelRoute("/v1/chat/completions", chat_completions),
+        ModelRoute("/v1/embeddings", embeddings),
+    ]
+
+
+OPENAI_DOCS = (
+    DocumentedRoute(
+        "/v1/chat/completions",
+        "Create a chat completion (JSON or SSE stream)",
+        ChatCompletionRequest,
+        ChatCompletion,
+        "OpenAI-compatible",
+    ),
+    DocumentedRoute(
+        "/v1/embeddings",
+        "Create embeddings",
+        EmbeddingsRequest,
+        EmbeddingsResponse,
+        "OpenAI-compatible",
+    ),
+)
+
+
+def openai_router(gateway: Gateway) -> APIRouter:
+    """The OpenAI-compatible routes that are not model calls."""
+    router = APIRouter(tags=["OpenAI-compatible"])
+    models = gateway.router
 
     @router.get("/v1/models", response_model=ModelList, summary="List the models you may use")
     async def list_models(request: Request) -> Response:
