@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..services.usage import UsageEvent
 from ._upsert import insert_for
-from .engine import create_sessionmaker
 from .tables import RequestLog
 
 _COLUMNS = tuple(c.name for c in RequestLog.__table__.columns if c.name != "id")
@@ -18,21 +17,20 @@ _COLUMNS = tuple(c.name for c in RequestLog.__table__.columns if c.name != "id")
 class SqlRequestLogSink:
     """Writes batches; a ``request_id`` already stored is skipped, so replays are safe.
 
-    The statement is one single-row insert run for every row of the batch
-    (``executemany``), so it is compiled once and cached, however large the batch.
+    The statement is one single-row Core insert run for every row of the batch
+    (``executemany``), so it is compiled once and cached, however large the batch;
+    the ORM's bulk path would cost several times more CPU per row.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._sessions = create_sessionmaker(engine)
-        self._statement: Any = None
+        self._engine = engine
+        self._statement: Any = insert_for(engine, RequestLog.__table__).on_conflict_do_nothing(
+            index_elements=["request_id"]
+        )
 
     async def write(self, events: Sequence[UsageEvent]) -> None:
         if not events:
             return
         rows = [{column: getattr(event, column) for column in _COLUMNS} for event in events]
-        async with self._sessions() as session, session.begin():
-            if self._statement is None:
-                self._statement = insert_for(session, RequestLog).on_conflict_do_nothing(
-                    index_elements=["request_id"]
-                )
-            await session.execute(self._statement, rows)
+        async with self._engine.begin() as connection:
+            await connection.execute(self._statement, rows)
