@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
+from pydantic import ValidationError
 
 from ..exceptions import UpstreamError
 from ..wire import (
@@ -19,6 +20,7 @@ from ..wire import (
 )
 from ._http import DEFAULT_TIMEOUT
 from .base import HTTPProvider, RelayedChunk
+from .relay import RelayedCompletion
 
 
 class OpenAIProvider(HTTPProvider):
@@ -66,6 +68,39 @@ class OpenAIProvider(HTTPProvider):
             self._url("chat/completions", request.model), body, self._headers
         )
         return self._parse(ChatCompletion, content)
+
+    async def chat_relay(self, request: ChatCompletionRequest) -> RelayedCompletion:
+        """``chat`` as the upstream's bytes, checked to be a completion, usage read."""
+        body = self._body(request)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        content = await self._post(
+            self._url("chat/completions", request.model), body, self._headers
+        )
+        payload = self._object(content, "ChatCompletion")
+        if not isinstance(payload.get("choices"), list):
+            raise UpstreamError(f"{self.name} sent a malformed ChatCompletion: no choices")
+        return RelayedCompletion(content, self._usage(payload.get("usage")))
+
+    def _object(self, data: bytes | str, what: str) -> dict[str, Any]:
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            raise UpstreamError(f"{self.name} sent a malformed {what}: {text[:200]!r}")
+        return payload
+
+    def _usage(self, usage: Any) -> Usage | None:
+        if not usage:
+            return None
+        try:
+            return Usage.model_validate(usage)
+        except ValidationError as exc:
+            raise UpstreamError(
+                f"{self.name} sent a malformed usage: {exc.errors(include_url=False)[0]['msg']}"
+            ) from exc
 
     async def chat_stream(
         self, request: ChatCompletionRequest

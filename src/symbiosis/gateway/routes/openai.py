@@ -21,6 +21,7 @@ from starlette.responses import Response
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model, key_of
 from ...providers.base import ChunkRelayCapable, RelayedChunk
+from ...providers.relay import CompletionRelayCapable
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import (
@@ -70,18 +71,25 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
             return await _stream(chat, candidates, ticket)
         deployment = None
         try:
-            deployment, completion = await first_available(
-                candidates,
-                lambda d: d.provider.chat(aimed_at(chat, d)),
+            deployment, (content, usage) = await first_available(
+                candidates, lambda d: _complete(d, chat)
             )
         except SymbiosisError as exc:
             metering.fail(ticket, deployment, exc)
             raise
-        content = json_bytes(completion)
         if redact is not None:
             event.response_body = redact(content)
-        cost = metering.finish(ticket, deployment, completion.usage)
+        cost = metering.finish(ticket, deployment, usage)
         return JSONReply(content, metered_headers(ticket, cost))
+
+    async def _complete(d: Deployment, chat: ChatCompletionRequest) -> tuple[bytes, Usage | None]:
+        """The answer's bytes and usage: relayed from OpenAI-style upstreams, else encoded."""
+        provider = d.provider
+        if isinstance(provider, CompletionRelayCapable):
+            relayed = await provider.chat_relay(aimed_at(chat, d))
+            return relayed.data, relayed.usage
+        completion = await provider.chat(aimed_at(chat, d))
+        return json_bytes(completion), completion.usage
 
     async def _stream(
         chat: ChatCompletionRequest, candidates: list[Deployment], ticket: Ticket
