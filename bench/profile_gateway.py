@@ -15,6 +15,11 @@ py-spy is not a project dependency; install it once, outside the project's venv 
 
     uv run python bench/profile_gateway.py [--scenario chat|stream] [--concurrency 32]
                                    [--duration 8] [--server uvicorn|granian] [--top 25]
+                                   [--profiler py-spy|perf]
+
+``--profiler perf`` samples only time on the CPU (Linux ``perf`` with Python's perf
+trampolines): on a small VM, py-spy's wall-clock samples also land on socket writes
+while the gateway waits, preempted by the process the write woke.
 """
 
 from __future__ import annotations
@@ -93,6 +98,39 @@ def read_samples(path: Path) -> Iterable[tuple[list[str], int]]:
             yield stack.split(";"), int(count)
 
 
+def perf_to_collapsed(perf_data: Path, out: Path) -> float:
+    """``perf script`` samples as py-spy-style collapsed stacks of Python frames.
+
+    With ``PYTHONPERFSUPPORT=1`` every Python frame leaves a ``py::func:path``
+    trampoline symbol on the native stack, so perf's on-CPU samples (user and kernel
+    time, nothing while the process is off the CPU) name the Python functions. The
+    innermost Python frame gets the sample, whatever C or kernel code ran below it.
+    Returns the share of samples that were in the kernel.
+    """
+    script = subprocess.run(
+        ["perf", "script", "-i", str(perf_data), "-F", "ip,sym,dso"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stacks: collections.Counter[str] = collections.Counter()
+    kernel = total = 0
+    for sample in script.split("\n\n"):
+        lines = [line.strip() for line in sample.strip().splitlines() if line.strip()]
+        if not lines:
+            continue
+        total += 1
+        kernel += "kernel" in lines[0]
+        frames = []
+        for line in lines:
+            if "py::" in line:
+                name, _, location = line.split("py::", 1)[1].split(" (")[0].rpartition(":")
+                frames.append(f"{name} ({location})")
+        stacks[";".join(reversed(frames)) or "<no Python frame> (C)"] += 1
+    out.write_text("".join(f"{stack} {n}\n" for stack, n in stacks.items()))
+    return kernel / max(total, 1)
+
+
 def summarize(path: Path, cpu_ms_per_request: float, top: int) -> str:
     """Top self and inclusive functions and self time per layer, in ms per request."""
     self_time: collections.Counter[str] = collections.Counter()
@@ -142,6 +180,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
+    parser.add_argument(
+        "--profiler",
+        choices=["py-spy", "perf"],
+        default="py-spy",
+        help="perf samples on-CPU time only (needs Linux perf and Python >= 3.12); "
+        "py-spy samples wall time of the GIL holder, which also counts time the gateway "
+        "waits off the CPU after a write wakes another process",
+    )
     args = parser.parse_args()
     args.fake, args.chunk_delay_ms = "raw", 0.0
     return args
@@ -149,7 +195,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    py_spy = find_py_spy()
+    use_perf = args.profiler == "perf"
+    if use_perf:
+        if not shutil.which("perf"):
+            sys.exit("perf not found: install the linux-perf package, or use --profiler py-spy")
+        args.env.append("PYTHONPERFSUPPORT=1")
+    py_spy = "" if use_perf else find_py_spy()
     with tempfile.TemporaryDirectory(prefix="symbiosis-profile-") as tmp, Children() as children:
         workdir = Path(tmp)
         raw = args.raw or workdir / "stacks.txt"
@@ -163,9 +214,28 @@ def main() -> int:
         assert loader.process.stdout is not None
         assert b'"start"' in loader.process.stdout.readline()
         before = cpu_seconds(gateway.pid)
+        perf_data = workdir / "perf.data"
         spy = children.start(
-            "py-spy",
+            "perf" if use_perf else "py-spy",
             [
+                "perf",
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                str(args.rate),
+                "--call-graph",
+                "dwarf,16384",
+                "-p",
+                str(gateway.pid),
+                "-o",
+                str(perf_data),
+                "--",
+                "sleep",
+                str(int(args.duration)),
+            ]
+            if use_perf
+            else [
                 py_spy,
                 "record",
                 "--pid",
@@ -190,6 +260,9 @@ def main() -> int:
         time.sleep(0.1)
         requests = int(result.split(b'"requests":')[1].split(b",")[0])
         print(f"{args.scenario}, c={args.concurrency}, {args.server}: {requests} requests")
+        if use_perf:
+            kernel = perf_to_collapsed(perf_data, raw)
+            print(f"{args.profiler}: {kernel:.1%} of on-CPU samples in the kernel")
         print(summarize(raw, cpu / max(requests, 1) * 1000, args.top))
     return 0
 
