@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
+    """One event; a tuple, since a stream makes one per chunk and tuples are cheap."""
+
     data: str
     event: str | None = None
     id: str | None = None
@@ -25,20 +26,25 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Consume bytes; return the events completed by them."""
-        self._buffer += chunk
+        """Consume bytes; return the events completed by them.
+
+        Lines are split once per piece (not one slice per line), and the usual
+        ``data: …`` and blank lines take the short way: a stream is mostly those.
+        """
+        buffer = self._buffer + chunk if self._buffer else chunk
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
         events: list[ServerSentEvent] = []
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                break
-            raw = self._buffer[:end]
-            self._buffer = self._buffer[end + 1 :]
+        for raw in lines:
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
-            event = self._line(raw.decode("utf-8", errors="replace"))
-            if event is not None:
-                events.append(event)
+            if raw.startswith(b"data: "):
+                self._data.append(raw[6:].decode("utf-8", errors="replace"))
+            elif not raw:
+                if self._data or self._event:
+                    events.append(self._dispatch())
+            else:
+                self._line(raw.decode("utf-8", errors="replace"))
         return events
 
     def flush(self) -> list[ServerSentEvent]:
@@ -48,11 +54,10 @@ class SSEDecoder:
             events.append(self._dispatch())
         return events
 
-    def _line(self, line: str) -> ServerSentEvent | None:
-        if not line:
-            return self._dispatch() if self._data or self._event else None
+    def _line(self, line: str) -> None:
+        """Any other non-blank line: a comment, or a field other than ``data: ``."""
         if line.startswith(":"):
-            return None
+            return
         name, _, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]
@@ -62,10 +67,12 @@ class SSEDecoder:
             self._event = value
         elif name == "id":
             self._id = value
-        return None
 
     def _dispatch(self) -> ServerSentEvent:
-        event = ServerSentEvent(data="\n".join(self._data), event=self._event, id=self._id)
+        data = self._data
+        event = ServerSentEvent(
+            data[0] if len(data) == 1 else "\n".join(data), self._event, self._id
+        )
         self._data = []
         self._event = None
         return event
