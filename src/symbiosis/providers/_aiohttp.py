@@ -1,5 +1,8 @@
 """The short way to aiohttp's pool, when a provider's httpx client runs on it.
 
+Used with ``SYMBIOSIS_HTTP_TRANSPORT=aiohttp``, or an injected client on that transport;
+the default is the native pool of ``_h1``, cheaper still (docs/benchmarks.md).
+
 ``build_client`` gives providers an ``httpx.AsyncClient`` over ``httpx-aiohttp``'s
 transport. httpx's own request and response objects around that transport cost about a
 sixth of the gateway's CPU per request (docs/benchmarks.md), so providers talk to the
@@ -37,6 +40,13 @@ class AiohttpShortcut:
         if not isinstance(transport.client, ClientSession):
             transport.client = transport.get_client()
         return transport.client
+
+    def serves(self, url: str) -> bool:
+        """Every URL: the session is the one the provider's httpx client uses anyway."""
+        return True
+
+    async def aclose(self) -> None:
+        """Nothing: the session belongs to the httpx client, which closes it."""
 
     @contextmanager
     def _translated(self, provider: str) -> Iterator[None]:

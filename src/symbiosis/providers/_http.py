@@ -1,7 +1,8 @@
 """Connection facts shared by HTTP providers: pooled clients, timeouts and error mapping.
 
 Upstream statuses become our errors in one table (``error_from_response``); httpx's
-transport exceptions are translated in one place (``translate_transport_errors``).
+transport exceptions are translated in one place (``translate_transport_errors``), and
+aiohttp's in ``aiohttp_error``. The native pool (``_h1``) raises these errors itself.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import asyncio
 import email.utils
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -37,19 +38,33 @@ def build_timeout(seconds: float) -> httpx.Timeout:
 
 
 TRANSPORT_ENV = "SYMBIOSIS_HTTP_TRANSPORT"
+TRANSPORTS = ("native", "aiohttp", "httpx")
 _LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0)
+
+
+def selected_transport() -> str:
+    """``SYMBIOSIS_HTTP_TRANSPORT``: how providers that own their client reach upstreams.
+
+    ``native`` (default): the lean HTTP/1.1 pool of ``_h1``, the cheapest per request
+    (docs/benchmarks.md, "HTTP client"); ``aiohttp``: aiohttp's pool through
+    ``httpx-aiohttp``; ``httpx``: httpx's own transport (HTTP/2 servers, or tools that
+    hook into httpx, such as pytest-httpx).
+    """
+    name = os.environ.get(TRANSPORT_ENV, "native").strip().lower() or "native"
+    if name not in TRANSPORTS:
+        raise ValueError(f"{TRANSPORT_ENV}={name!r}: expected one of {', '.join(TRANSPORTS)}")
+    return name
 
 
 def build_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
     """The pooled client a provider owns when none is injected: keep-alive, HTTP/1.1.
 
-    Requests go through aiohttp's connection pool (``httpx-aiohttp``), which costs
-    about half the CPU of httpx's own per request (docs/benchmarks.md);
-    ``SYMBIOSIS_HTTP_TRANSPORT=httpx`` selects httpx's transport instead (HTTP/2 servers,
-    or tools that hook into it).
+    With the ``aiohttp`` transport it runs on aiohttp's connection pool
+    (``httpx-aiohttp``); otherwise on httpx's own, which is also where the ``native``
+    pool sends the URLs it leaves alone (proxied ones: httpx honours the proxy variables).
     """
     transport: httpx.AsyncBaseTransport | None = None
-    if os.environ.get(TRANSPORT_ENV, "aiohttp") == "aiohttp":
+    if selected_transport() == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
         transport = AiohttpTransport(limits=_LIMITS)
@@ -59,6 +74,24 @@ def build_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
         limits=_LIMITS,
         follow_redirects=False,
     )
+
+
+class Shortcut(Protocol):
+    """A direct way to POST that bypasses httpx's request and response objects."""
+
+    def serves(self, url: str) -> bool:
+        """False for a URL that must take the httpx client (a proxy is configured...)."""
+        ...
+
+    async def post(
+        self, provider: str, url: str, content: bytes, headers: Mapping[str, str]
+    ) -> bytes: ...
+
+    def stream(
+        self, provider: str, url: str, content: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
 
 
 @contextmanager

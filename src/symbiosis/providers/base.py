@@ -26,10 +26,13 @@ from ..wire import (
 )
 from ..wire.anthropic import AnthropicMessage, MessagesRequest
 from ._aiohttp import shortcut_for
+from ._h1 import H1Pool
 from ._http import (
     DEFAULT_TIMEOUT,
+    Shortcut,
     build_client,
     error_from_response,
+    selected_transport,
     translate_transport_errors,
 )
 from ._sse import ServerSentEvent, iter_sse
@@ -85,15 +88,23 @@ class HTTPProvider(Provider):
         self.timeout = float(timeout)
         self._owns_client = http_client is None
         self._client = http_client or build_client(self.timeout)
-        self._shortcut = shortcut_for(self._client, self.timeout)
+        # An injected client is used as given (pytest-httpx, custom transports).
+        self._shortcut: Shortcut | None = (
+            H1Pool(self.timeout)
+            if self._owns_client and selected_transport() == "native"
+            else shortcut_for(self._client, self.timeout)
+        )
 
     async def aclose(self) -> None:
         if self._owns_client:
+            if self._shortcut is not None:
+                await self._shortcut.aclose()
             await self._client.aclose()
 
     async def _post(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> bytes:
-        if self._shortcut is not None:
-            return await self._shortcut.post(self.name, url, orjson.dumps(body), headers)
+        shortcut = self._shortcut
+        if shortcut is not None and shortcut.serves(url):
+            return await shortcut.post(self.name, url, orjson.dumps(body), headers)
         with translate_transport_errors(self.name):
             response = await self._client.post(
                 url, content=orjson.dumps(body), headers=headers, timeout=self.timeout
@@ -108,8 +119,9 @@ class HTTPProvider(Provider):
         self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
     ) -> AsyncIterator[ServerSentEvent]:
         """Yield upstream server-sent events one by one, as their bytes arrive."""
-        if self._shortcut is not None:
-            pieces = self._shortcut.stream(self.name, url, orjson.dumps(body), headers)
+        shortcut = self._shortcut
+        if shortcut is not None and shortcut.serves(url):
+            pieces = shortcut.stream(self.name, url, orjson.dumps(body), headers)
             async with aclosing(pieces):
                 async for event in iter_sse(pieces):
                     yield event
