@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import orjson
 from pytest_httpx import HTTPXMock
 
 from ..conftest import TEST_KEY, MakeApp, config_for
@@ -73,3 +76,57 @@ async def test_a_malformed_chunk_ends_the_stream_with_a_502_event(
     assert lines[0] == b"data: " + CHUNK
     assert b'"code":"bad_upstream_response"' in lines[-1]
     assert b"[DONE]" not in response.content
+
+
+async def _body_messages(make_app: MakeApp, httpx_mock: HTTPXMock, upstream: bytes) -> list[dict]:
+    """The ASGI messages the gateway sends for one streamed request."""
+    httpx_mock.add_response(content=upstream, headers={"content-type": "text/event-stream"})
+    app = make_app(config_for("https://upstream.test/v1"))
+    request = orjson.dumps(
+        {"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "stream": True,
+         "stream_options": {"include_usage": True}}
+    )  # fmt: skip
+    incoming = [{"type": "http.request", "body": request, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if incoming:
+            return incoming.pop()
+        await asyncio.sleep(3600)  # the client stays connected
+        raise AssertionError
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+        "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1), "server": None,
+        "headers": [(b"authorization", f"Bearer {TEST_KEY}".encode()),
+                    (b"content-type", b"application/json")],
+    }  # fmt: skip
+    await app(scope, receive, send)
+    return [m for m in sent if m["type"] == "http.response.body"]
+
+
+async def test_chunks_that_arrive_together_leave_in_one_write(
+    make_app: MakeApp, httpx_mock: HTTPXMock
+) -> None:
+    events = (CHUNK, CHUNK, USAGE, b"[DONE]")
+    upstream = b"".join(b"data: " + event + b"\n\n" for event in events)
+    messages = await _body_messages(make_app, httpx_mock, upstream)
+    assert len(messages) == 1  # one upstream read, one write, the end of the response with it
+    assert messages[0]["more_body"] is False
+    lines = [line for line in messages[0]["body"].split(b"\n") if line]
+    assert lines == [b"data: " + CHUNK, b"data: " + CHUNK, b"data: " + USAGE, b"data: [DONE]"]
+
+
+async def test_usage_on_every_chunk_does_not_hold_chunks_back(
+    make_app: MakeApp, httpx_mock: HTTPXMock
+) -> None:
+    """Some servers put running usage on content chunks: only the usage-only chunk ends."""
+    with_usage = CHUNK[:-1] + b',"usage":{"prompt_tokens":3,"completion_tokens":1}}'
+    upstream = b"data: " + with_usage + b"\n\ndata: [DONE]\n\n"
+    messages = await _body_messages(make_app, httpx_mock, upstream)
+    assert [m["more_body"] for m in messages] == [True, False]
+    assert messages[0]["body"] == b"data: " + with_usage + b"\n\n"

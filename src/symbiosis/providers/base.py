@@ -8,7 +8,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import httpx
@@ -22,7 +21,6 @@ from ..wire import (
     ChatCompletionRequest,
     EmbeddingsRequest,
     EmbeddingsResponse,
-    Usage,
 )
 from ..wire.anthropic import AnthropicMessage, MessagesRequest
 from ._aiohttp import shortcut_for
@@ -36,6 +34,7 @@ from ._http import (
     translate_transport_errors,
 )
 from ._sse import ServerSentEvent, iter_sse
+from .relay import ChunkRelayCapable, RelayedChunk
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -115,16 +114,16 @@ class HTTPProvider(Provider):
             )
         return response.content
 
-    async def _post_events(
+    async def _post_stream(
         self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
-    ) -> AsyncIterator[ServerSentEvent]:
-        """Yield upstream server-sent events one by one, as their bytes arrive."""
+    ) -> AsyncIterator[bytes]:
+        """The response body piece by piece, as it arrives; an HTTP error is raised first."""
         shortcut = self._shortcut
         if shortcut is not None and shortcut.serves(url):
             pieces = shortcut.stream(self.name, url, orjson.dumps(body), headers)
             async with aclosing(pieces):
-                async for event in iter_sse(pieces):
-                    yield event
+                async for piece in pieces:
+                    yield piece
             return
         request = self._client.build_request(
             "POST", url, content=orjson.dumps(body), headers=headers, timeout=self.timeout
@@ -137,10 +136,18 @@ class HTTPProvider(Provider):
                     raise error_from_response(
                         self.name, response.status_code, content, response.headers
                     )
-                async for event in iter_sse(response.aiter_bytes()):
-                    yield event
+                async for piece in response.aiter_bytes():
+                    yield piece
             finally:
                 await response.aclose()
+
+    async def _post_events(
+        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Yield upstream server-sent events one by one, as their bytes arrive."""
+        async with aclosing(self._post_stream(url, body, headers)) as pieces:
+            async for event in iter_sse(pieces):
+                yield event
 
     def _parse(self, model: type[M], data: bytes | str) -> M:
         """Validate an upstream payload; garbage from upstream is a 502, not a crash."""
@@ -151,33 +158,6 @@ class HTTPProvider(Provider):
                 f"{self.name} sent a malformed {model.__name__}: "
                 f"{exc.errors(include_url=False)[0]['msg']}"
             ) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class RelayedChunk:
-    """A ``chat.completion.chunk`` as the upstream sent it, checked to be a JSON object.
-
-    ``data`` is relayed as is; ``usage`` and ``has_choices`` are what a relay needs to
-    know, read from ``payload`` (the parsed object) without validating the rest.
-    """
-
-    data: bytes
-    payload: dict[str, Any]
-    usage: Usage | None
-    has_choices: bool
-
-
-@runtime_checkable
-class ChunkRelayCapable(Protocol):
-    """A provider whose stream chunks are OpenAI's own, so a gateway can relay their bytes.
-
-    ``chat_stream_relay`` is ``chat_stream`` without building a typed chunk per event:
-    the gateway passes OpenAI-style streams through byte for byte.
-    """
-
-    def chat_stream_relay(self, request: ChatCompletionRequest) -> AsyncIterator[RelayedChunk]:
-        """Chunks as they arrive; the last one carries usage."""
-        ...
 
 
 @runtime_checkable
@@ -201,4 +181,10 @@ class MessagesCapable(Protocol):
         ...
 
 
-__all__ = ["ChunkRelayCapable", "HTTPProvider", "MessagesCapable", "Provider", "RelayedChunk"]
+__all__ = [
+    "ChunkRelayCapable",
+    "HTTPProvider",
+    "MessagesCapable",
+    "Provider",
+    "RelayedChunk",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
@@ -19,8 +20,9 @@ from ..wire import (
     Usage,
 )
 from ._http import DEFAULT_TIMEOUT
-from .base import HTTPProvider, RelayedChunk
-from .relay import RelayedCompletion
+from ._sse import ServerSentEvent, SSEDecoder
+from .base import HTTPProvider
+from .relay import RelayedChunk, RelayedCompletion
 
 
 class OpenAIProvider(HTTPProvider):
@@ -110,31 +112,56 @@ class OpenAIProvider(HTTPProvider):
 
     async def chat_stream_relay(
         self, request: ChatCompletionRequest
-    ) -> AsyncIterator[RelayedChunk]:
-        """The chunks as the upstream's bytes, each checked to be a JSON object."""
-        async for data in self._chunk_data(request):
-            try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                payload = None
-            if not isinstance(payload, dict):
-                raise UpstreamError(f"{self.name} sent a malformed chunk: {data[:200]!r}")
-            usage = payload.get("usage")
-            yield RelayedChunk(
-                data.encode(),
-                payload,
-                self._parse(Usage, orjson.dumps(usage)) if usage else None,
-                bool(payload.get("choices")),
-            )
+    ) -> AsyncIterator[list[RelayedChunk]]:
+        """The chunks as the upstream's bytes, in the groups one read brought them in."""
+        decoder = SSEDecoder()
+        url, body = self._stream_call(request)
+        # Read to the end of the body, past [DONE]: stopping early would close the
+        # connection instead of returning it to the pool.
+        async with aclosing(self._post_stream(url, body, self._headers)) as pieces:
+            async for piece in pieces:
+                batch, error = self._relayed(decoder.feed(piece))
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+        batch, error = self._relayed(decoder.flush())
+        if batch:
+            yield batch
+        if error is not None:
+            raise error
 
-    async def _chunk_data(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
-        """The JSON of each chunk, asking the upstream for usage at the end."""
+    def _relayed(
+        self, events: list[ServerSentEvent]
+    ) -> tuple[list[RelayedChunk], UpstreamError | None]:
+        """The chunks up to the first bad event, each checked to be a JSON object, and the
+        error that bad event is; ``[DONE]`` is dropped."""
+        batch = []
+        for event in events:
+            data = event.data
+            if data == "[DONE]":
+                continue
+            if event.event == "error" or data.startswith('{"error"'):
+                return batch, UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
+            try:
+                payload = self._object(data, "chunk")
+                usage = payload.get("usage")
+                parsed = self._usage(usage) if usage else None
+            except UpstreamError as exc:
+                return batch, exc
+            batch.append(RelayedChunk(data.encode(), payload, parsed, bool(payload.get("choices"))))
+        return batch, None
+
+    def _stream_call(self, request: ChatCompletionRequest) -> tuple[str, dict[str, Any]]:
+        """The URL and body of a streamed call, asking the upstream for usage at the end."""
         body = self._body(request)
         body["stream"] = True
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        url = self._url("chat/completions", request.model)
-        # Read to the end of the body, past [DONE]: stopping early would close the
-        # connection instead of returning it to the pool.
+        return self._url("chat/completions", request.model), body
+
+    async def _chunk_data(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
+        """The JSON of each chunk, past ``[DONE]`` to the end of the body (connection reuse)."""
+        url, body = self._stream_call(request)
         async for event in self._post_events(url, body, self._headers):
             data = event.data
             if data == "[DONE]":

@@ -20,8 +20,7 @@ from starlette.responses import Response
 
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model, key_of
-from ...providers.base import ChunkRelayCapable, RelayedChunk
-from ...providers.relay import CompletionRelayCapable
+from ...providers.relay import ChunkRelayCapable, CompletionRelayCapable, RelayedChunk
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import (
@@ -115,43 +114,56 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
             raise
         event.ttft_ms = (perf_counter() - ticket.started) * 1000
         usage = None
+        ending = False  # the usage-only chunk came: only [DONE] follows
 
         def typed_frame(chunk: ChatCompletionChunk) -> bytes | None:
-            nonlocal usage
+            nonlocal usage, ending
             if chunk.usage is not None:
                 usage = chunk.usage
+                ending = not chunk.choices
                 if not include_usage:
                     if not chunk.choices:
                         return None
                     chunk = chunk.model_copy(update={"usage": None})
             return sse_frame(chunk)
 
-        def relayed_frame(chunk: RelayedChunk) -> bytes | None:
-            nonlocal usage
-            if chunk.usage is not None:
-                usage = chunk.usage
-                if not include_usage:
-                    if not chunk.has_choices:
-                        return None
-                    return sse_data(orjson.dumps({**chunk.payload, "usage": None}))
-            return sse_data(chunk.data)
+        def relayed_frame(batch: list[RelayedChunk]) -> bytes | None:
+            """One write for the chunks one upstream read brought."""
+            nonlocal usage, ending
+            out = []
+            for chunk in batch:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                    ending = not chunk.has_choices
+                    if not include_usage:
+                        if chunk.has_choices:
+                            out.append(sse_data(orjson.dumps({**chunk.payload, "usage": None})))
+                        continue
+                out.append(b"data: " + chunk.data + b"\n\n")
+            return b"".join(out) if out else None
 
         frame = relayed_frame if isinstance(deployment.provider, ChunkRelayCapable) else typed_frame
 
         async def frames() -> AsyncIterator[bytes]:
             done = False
+            held = b""  # what follows the usage chunk leaves in the response's last write
             try:
                 if first is not None and (data := frame(first)):
-                    yield data
+                    if ending:
+                        held = data
+                    else:
+                        yield data
                 async for chunk in chunks:
                     if data := frame(chunk):
-                        yield data
+                        if ending:
+                            held += data
+                        else:
+                            yield data
                 done = True
                 cost = metering.finish(ticket, deployment, usage)
                 if (text := format_cost(cost)) is not None:
-                    yield FinalFrame(f": {COST_HEADER}={text}\n\n".encode() + SSE_DONE)
-                else:
-                    yield FinalFrame(SSE_DONE)
+                    held += f": {COST_HEADER}={text}\n\n".encode()
+                yield FinalFrame(held + SSE_DONE)
             except SymbiosisError as exc:
                 done = True
                 metering.fail(ticket, deployment, exc, usage)
