@@ -69,16 +69,26 @@ class RequestLogWriter:
         """Drain: write (or spool) every record still in memory."""
         await self._task.cancel()
         await self.flush()
+        if self._pending:  # finished while the first flush was writing
+            await self.flush()
         if self._pending:
             self._spill()
 
     async def flush(self) -> None:
-        """Replay the spool, then write what is in memory, batch by batch."""
+        """Replay the spool, then write what is in memory now, batch by batch.
+
+        Records that arrive while a batch is being written wait for the next flush:
+        chasing them would turn a steady trickle of requests into a stream of tiny
+        transactions, each costing milliseconds of CPU.
+        """
         if not await self._replay_spool():
             self._spill()
             return
-        while self._pending:
-            batch = [self._pending.popleft() for _ in range(min(self._batch_size, self.pending))]
+        left = len(self._pending)
+        while left > 0 and self._pending:
+            size = min(self._batch_size, left, self.pending)
+            batch = [self._pending.popleft() for _ in range(size)]
+            left -= size
             if not await self._write(batch):
                 self._spool_batch(batch)
                 self._spill()
