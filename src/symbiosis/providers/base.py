@@ -69,10 +69,12 @@ class Provider(ABC):
 
 
 class HTTPProvider(Provider):
-    """A provider speaking JSON over one pooled ``httpx.AsyncClient``.
+    """A provider speaking JSON over HTTP.
 
-    Pass ``http_client`` to share or mock the transport; otherwise the provider owns a
-    client of its own and closes it in ``aclose``. The ``timeout`` applies per request
+    Pass ``http_client`` to share or mock the transport: every call then goes through
+    that ``httpx.AsyncClient``. Otherwise the provider owns its connections and closes
+    them in ``aclose``: a lean HTTP/1.1 keep-alive pool (``_h1``) by default, or the
+    transport ``SYMBIOSIS_HTTP_TRANSPORT`` names. The ``timeout`` applies per request
     either way.
     """
 
