@@ -108,3 +108,24 @@ async def test_unknown_price_is_served_logged_and_warned_once(
     logs = await _logs(migrated_url)
     assert [(log.status, log.cost_usd) for log in logs] == [(200, None), (200, None)]
     assert logs[0].output_tokens == 12
+
+
+async def test_a_client_reusing_its_request_id_gets_a_row_per_call(
+    migrated_url: str, upstream_url: str, tmp_path: Path
+) -> None:
+    """A retry with the same x-request-id is a second call, billed and logged again."""
+    config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool"))
+    app = create_app(Settings(database_url=migrated_url), config=config)
+    created = await create_key(migrated_url, name="ci", models=["chat-model"])
+    client = in_process_client(app, created.secret)
+    for _ in range(2):
+        await client.chat.completions.create(
+            model="chat-model",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": "trace-7"},
+        )
+    await app.state.gateway.aclose()
+
+    rows = await _logs(migrated_url)
+    assert [row.request_id for row in rows] == ["trace-7", "trace-7"]
+    assert rows[0].at < rows[1].at

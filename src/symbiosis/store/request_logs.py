@@ -15,7 +15,8 @@ _COLUMNS = tuple(c.name for c in RequestLog.__table__.columns if c.name != "id")
 
 
 class SqlRequestLogSink:
-    """Writes batches; a ``request_id`` already stored is skipped, so replays are safe.
+    """Writes batches; a row already stored (same ``request_id`` and ``at``) is skipped,
+    so replays are safe.
 
     The statement is one single-row Core insert run for every row of the batch
     (``executemany``), so it is compiled once and cached, however large the batch;
@@ -25,7 +26,7 @@ class SqlRequestLogSink:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._statement: Any = insert_for(engine, RequestLog.__table__).on_conflict_do_nothing(
-            index_elements=["request_id"]
+            index_elements=["request_id", "at"]
         )
 
     async def write(self, events: Sequence[UsageEvent]) -> None:

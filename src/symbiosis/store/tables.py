@@ -178,10 +178,13 @@ class RequestLog(SQLModel, table=True):
     """One finished request, successful or not. Bodies only when configured, redacted."""
 
     __tablename__ = "request_logs"
+    # A replayed batch inserts nothing; a client reusing its x-request-id (a retry) is
+    # a new request at a new time, so it gets its own row.
+    __table_args__ = (UniqueConstraint("request_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    request_id: str = Field(unique=True, max_length=128)  # replays of a batch insert nothing
+    request_id: str = Field(max_length=128)
     key_id: str | None = Field(default=None, index=True, max_length=40)
     project_id: str | None = Field(default=None, index=True, max_length=40)
     end_user: str | None = Field(default=None, max_length=256)
