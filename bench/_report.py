@@ -6,6 +6,7 @@ rounded into a pass.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,6 +43,9 @@ class GatewayFacts:
     ready_s: float
     idle_rss_mb: float
     loaded_rss_mb: float | None = None
+    ready_cpu_s: float | None = None  # CPU seconds the gateway used until ready
+    settled_rss_mb: float | None = None  # --startup-only: a few seconds after ready
+    first_request_ms: float | None = None  # --startup-only: the first chat request
 
 
 @dataclass
@@ -213,6 +217,25 @@ def check_targets(runs: Sequence[RunResult], facts: GatewayFacts) -> list[Target
         )
         for name, limit, value, unit, bound, at_least in checks
     ]
+
+
+def startup_table(measured: Sequence[GatewayFacts]) -> str:
+    """Median, min and max of each start-up figure over repeated start-ups."""
+    figures = [
+        ("start to ready (s)", "ready_s", 2),
+        ("CPU until ready (s)", "ready_cpu_s", 2),
+        ("idle RSS, ready + 0.5 s (MB)", "idle_rss_mb", 1),
+        ("settled RSS, ready + 3 s (MB)", "settled_rss_mb", 1),
+        ("first chat request (ms)", "first_request_ms", 1),
+        ("RSS after it (MB)", "loaded_rss_mb", 1),
+    ]
+    rows = []
+    for label, name, digits in figures:
+        values = [v for v in (getattr(f, name) for f in measured) if v is not None]
+        if values:
+            stats = (statistics.median(values), min(values), max(values))
+            rows.append([label, *(_fmt(v, digits) for v in stats)])
+    return render_table([f"{len(measured)} start-ups", "median", "min", "max"], rows)
 
 
 def targets_table(checks: Sequence[TargetCheck]) -> str:

@@ -10,6 +10,7 @@ time, then checks them against the foundation issue's targets.
 
     uv run python bench/run.py [--duration S] [--concurrency 1,32]
                                [--server uvicorn|granian] [--json out.json]
+    uv run python bench/run.py --startup-only [--startups 5] [--cold]   # start-up only
 
 ``docs/benchmarks.md`` explains every number. Every process started here is stopped on
 exit, on Ctrl-C and on SIGTERM; if this process is killed outright, the kernel stops
@@ -119,6 +120,41 @@ def gateway_env(
     return env
 
 
+def bytecode_env(env: dict[str, str], workdir: Path, cold: bool) -> dict[str, str]:
+    """The gateway's environment with a bytecode cache of its own, or with none (``cold``).
+
+    Without it the figures depend on the machine: with ``PYTHONDONTWRITEBYTECODE=1`` and
+    no ``.pyc`` in the virtual environment (``uv sync`` compiles none by default) every
+    start compiles about 800 modules from source: 3.5-4 times the CPU, and tens of MB
+    more for a while. Deployments run with bytecode (``pip`` compiles by default, ``uv
+    sync --compile-bytecode``), so that is what the figures describe unless ``--cold``.
+    """
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if cold:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = str(workdir / "no-pycache")  # stays empty
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
+def prepare(
+    children: Children, args: argparse.Namespace, workdir: Path
+) -> tuple[Child, int, dict[str, str], str]:
+    """The fake upstream, a provisioned database, the gateway's environment and key.
+
+    Unless ``--cold``, one unmeasured start of the gateway fills its bytecode cache.
+    """
+    fake, fake_port = start_fake(children, args)
+    env = gateway_env(write_config(workdir, fake_port), workdir, args.env, args.app)
+    api_key = provision({**env, "BENCH_METERED": "1" if args.metered else "0"}, workdir)
+    env = bytecode_env(env, workdir, args.cold)
+    if not args.cold:
+        gateway, _, _ = start_gateway(children, args, env, workdir)
+        children.stop(gateway)
+    return fake, fake_port, env, api_key
+
+
 SYMBIOSIS_CLI = "import sys; from symbiosis.cli import main; sys.argv[0] = 'symbiosis'; main()"
 
 
@@ -203,8 +239,9 @@ def start_gateway(
     except RuntimeError:
         sys.stderr.write((workdir / "gateway.log").read_text(errors="replace")[-4000:])
         raise
+    ready_cpu = cpu_seconds(child.pid)
     time.sleep(0.5)  # let start-up allocations settle before reading the idle footprint
-    facts = GatewayFacts(args.server, ready, rss_mib(child.pid) * _MIB_TO_MB)
+    facts = GatewayFacts(args.server, ready, rss_mib(child.pid) * _MIB_TO_MB, ready_cpu_s=ready_cpu)
     return child, port, facts
 
 
@@ -380,6 +417,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--gateway-only", action="store_true", help="skip the direct runs (not comparable)"
     )
     parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="only start the gateway --startups times: ready, idle RSS, first request",
+    )
+    parser.add_argument(
+        "--startups", type=int, default=5, help="start-ups with --startup-only (default 5)"
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start the gateway without bytecode: compile every module from source each time",
+    )
+    parser.add_argument(
         "--metered",
         action="store_true",
         help="give the key and its project budgets and RPM/TPM limits (never reached)",
@@ -390,6 +440,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if any("=" not in item for item in args.env):
         parser.error("--env takes NAME=VALUE")
+    if args.startups < 1:
+        parser.error("--startups must be at least 1")
     return args
 
 
@@ -407,9 +459,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="symbiosis-bench-") as tmp, Children() as children:
         workdir = Path(tmp)
-        fake, fake_port = start_fake(children, args)
-        env = gateway_env(write_config(workdir, fake_port), workdir, args.env, args.app)
-        api_key = provision({**env, "BENCH_METERED": "1" if args.metered else "0"}, workdir)
+        fake, fake_port, env, api_key = prepare(children, args, workdir)
         gateway, gateway_port, facts = start_gateway(children, args, env, workdir)
         print(
             f"gateway ({args.server}) ready in {facts.ready_s:.2f}s, "
@@ -483,6 +533,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     _check_server(args.server)
     _signals_unwind()
+    if args.startup_only:
+        from _startup import report_startups, startups
+
+        try:
+            facts = startups(args)
+        except KeyboardInterrupt:
+            print("\ninterrupted; servers stopped", file=sys.stderr)
+            return 130
+        report_startups(args, facts)
+        return 0
     try:
         measured = benchmark(args)
     except KeyboardInterrupt:
