@@ -68,6 +68,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=access_log,
+        server_header=False,  # names the server software to every client; costs a write
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )

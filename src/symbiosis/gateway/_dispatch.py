@@ -183,25 +183,27 @@ class ModelDispatch:
         gateway = self._gateway
         if not gateway.started:
             await gateway.start()
-        key: KeyContext | None = None
         try:
             keys = gateway.keys
             if not keys.started:
                 await keys.start()
             key = scope[SCOPE_KEY] = await keys.verify(presented_key(scope))
-            body = await read_body(scope, receive, self._limit)
-            with bound_key(key):
-                reply = await route.handler(Call(scope, request_id, key, body))
-        except ClientGone:
-            return
         except SymbiosisError as exc:
-            reply = route.render_error(exc, request_id)
-        except Exception:
-            log.exception("unhandled error in request %s", request_id)
-            reply = route.render_error(
-                SymbiosisError(f"Internal error (request id {request_id})"), request_id
-            )
+            await route.render_error(exc, request_id).send(send, receive, request_id.encode())
+            return
         with bound_key(key):
+            try:
+                body = await read_body(scope, receive, self._limit)
+                reply = await route.handler(Call(scope, request_id, key, body))
+            except ClientGone:
+                return
+            except SymbiosisError as exc:
+                reply = route.render_error(exc, request_id)
+            except Exception:
+                log.exception("unhandled error in request %s", request_id)
+                reply = route.render_error(
+                    SymbiosisError(f"Internal error (request id {request_id})"), request_id
+                )
             await reply.send(send, receive, request_id.encode())
 
 
