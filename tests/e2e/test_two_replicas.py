@@ -60,6 +60,8 @@ def test_revoke_through_the_cli_reaches_both_replicas(
             client = openai.OpenAI(base_url=f"{url}/v1", api_key=created.secret, max_retries=0)
             assert [m.id for m in client.models.list()] == ["chat-model", "embed-model"]
             client.close()
+            headers = httpx.get(f"{url}/health/live", timeout=5).headers
+            assert "server" not in headers  # serve does not advertise its software
 
         revoke = subprocess.run(
             [sys.executable, "-m", "symbiosis", "keys", "revoke", created.key.id, "--json"],

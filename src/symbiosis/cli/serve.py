@@ -29,7 +29,13 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
-    access_log: Annotated[bool, typer.Option(help="Log every request line")] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Log every request line, with the client address a local proxy sends in "
+            "X-Forwarded-For"
+        ),
+    ] = False,
     migrate: Annotated[
         bool, typer.Option(help="Migrate the database first (safe with several replicas)")
     ] = True,
@@ -68,6 +74,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=access_log,
+        proxy_headers=access_log,  # the client address only feeds the access log
         server_header=False,  # names the server software to every client; costs a write
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
