@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openai
 import orjson
+import pytest
 from sqlalchemy import select
 
 from symbiosis.config import GatewayConfig
@@ -129,3 +131,30 @@ async def test_a_client_reusing_its_request_id_gets_a_row_per_call(
     rows = await _logs(migrated_url)
     assert [row.request_id for row in rows] == ["trace-7", "trace-7"]
     assert rows[0].at < rows[1].at
+
+
+async def test_calls_refused_before_a_model_is_chosen_are_logged_once_the_key_is_known(
+    migrated_url: str, upstream_url: str, tmp_path: Path
+) -> None:
+    config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool"))
+    app = create_app(Settings(database_url=migrated_url), config=config)
+    created = await create_key(migrated_url, name="ci", models=["chat-model"])
+    client = in_process_client(app, created.secret)
+    stranger = in_process_client(app, "sk-sym-not-a-key")
+    hello = [{"role": "user", "content": "x"}]
+    for call in (
+        client.chat.completions.create(model="no-such-model", messages=hello),
+        client.chat.completions.create(model="chat-model", messages=[]),
+        stranger.chat.completions.create(model="chat-model", messages=hello),
+    ):
+        with pytest.raises(openai.APIStatusError):
+            await call
+    await app.state.gateway.aclose()
+
+    rows = await _logs(migrated_url)
+    assert [(r.model, r.status, r.error_type) for r in rows] == [
+        ("no-such-model", 404, "invalid_request_error"),
+        ("chat-model", 400, "invalid_request_error"),
+    ]  # the call without a valid key is not logged: anyone could send those
+    assert {r.key_id for r in rows} == {created.key.id}
+    assert all(r.cost_usd is None and r.input_tokens == 0 for r in rows)

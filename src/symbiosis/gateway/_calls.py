@@ -55,6 +55,7 @@ def aimed_at(request: R, deployment: Deployment) -> R:
 
 def new_event(call: Call, model: str, *, stream: bool, user: str | None) -> UsageEvent:
     """A request-log record with the client's metadata filled in."""
+    call.logged = True  # from here on the metering settles and logs this record
     found: dict[bytes, str] = {}
     for name, value in call.scope["headers"]:
         if name in _CLIENT_HEADERS and name not in found:

@@ -15,8 +15,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from ..exceptions import RequestTooLargeError, SymbiosisError
@@ -24,6 +26,7 @@ from ..middleware.auth import SCOPE_KEY, presented_key, route_path
 from ..middleware.request_id import SCOPE_KEY as SCOPE_REQUEST_ID
 from ..middleware.request_id import incoming_request_id, new_request_id
 from ..services.keys import KeyContext, bound_key
+from ..services.usage import UsageEvent
 
 if TYPE_CHECKING:
     from .runtime import Gateway
@@ -44,12 +47,17 @@ class FinalFrame(bytes):
 
 @dataclass(slots=True)
 class Call:
-    """One model request as a handler sees it: the scope, the checked key, the body."""
+    """One model request as a handler sees it: the scope, the checked key, the body.
+
+    ``logged`` is set once the call's request-log record exists (``new_event``); a call
+    refused before that is logged by the dispatch.
+    """
 
     scope: Scope
     request_id: str
     key: KeyContext | None
     body: bytes
+    logged: bool = False
 
     def header(self, name: bytes) -> str | None:
         """The first value of a request header (``name`` in lower case)."""
@@ -178,6 +186,7 @@ class ModelDispatch:
         return self._routes.get(route_path(scope))
 
     async def serve(self, route: ModelRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
         request_id = incoming_request_id(scope) or new_request_id()
         scope[SCOPE_REQUEST_ID] = request_id
         gateway = self._gateway
@@ -192,19 +201,48 @@ class ModelDispatch:
             await route.render_error(exc, request_id).send(send, receive, request_id.encode())
             return
         with bound_key(key):
+            call = Call(scope, request_id, key, b"")
             try:
-                body = await read_body(scope, receive, self._limit)
-                reply = await route.handler(Call(scope, request_id, key, body))
+                call.body = await read_body(scope, receive, self._limit)
+                reply = await route.handler(call)
             except ClientGone:
                 return
             except SymbiosisError as exc:
+                if not call.logged:
+                    self._log_refused(call, exc, started)
                 reply = route.render_error(exc, request_id)
             except Exception:
                 log.exception("unhandled error in request %s", request_id)
-                reply = route.render_error(
-                    SymbiosisError(f"Internal error (request id {request_id})"), request_id
-                )
+                error = SymbiosisError(f"Internal error (request id {request_id})")
+                if not call.logged:
+                    self._log_refused(call, error, started)
+                reply = route.render_error(error, request_id)
             await reply.send(send, receive, request_id.encode())
+
+    def _log_refused(self, call: Call, error: SymbiosisError, started: float) -> None:
+        """A call refused before it had a record (malformed body, unknown or forbidden
+        model): logged with the model it asked for, when the body names one.
+
+        Calls without a valid key are not logged: anyone could fill the log with them.
+        """
+        event = UsageEvent(call.request_id, _asked_model(call.body) or "-")
+        if call.key is not None:
+            event.key_id, event.project_id = call.key.key_id, call.key.project_id
+        for name, value in call.scope["headers"]:
+            if name == b"user-agent":
+                event.user_agent = value.decode("latin-1")[:512]
+                break
+        event.status, event.error_type = error.status_code, error.error_type
+        event.latency_ms = (perf_counter() - started) * 1000
+        self._gateway.metering.recorder.record(event)
+
+
+def _asked_model(body: bytes) -> str | None:
+    try:
+        model = orjson.loads(body).get("model") if body else None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return model[:200] if isinstance(model, str) and model else None
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
