@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import openai
 import orjson
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from symbiosis.config import GatewayConfig
 from symbiosis.gateway import create_app
+from symbiosis.services.keys import CreatedKey
 from symbiosis.settings import Settings
 from symbiosis.store.engine import create_engine, create_sessionmaker
 from symbiosis.store.tables import RequestLog
@@ -29,13 +31,20 @@ async def _logs(database_url: str) -> list[RequestLog]:
         await engine.dispose()
 
 
-async def test_requests_are_logged_with_client_metadata(
+async def _metered_gateway(
     migrated_url: str, upstream_url: str, tmp_path: Path
-) -> None:
+) -> tuple[Any, CreatedKey, openai.AsyncOpenAI]:
+    """A metered gateway on ``migrated_url``, a key for ``chat-model`` and its client."""
     config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool"))
     app = create_app(Settings(database_url=migrated_url), config=config)
     created = await create_key(migrated_url, name="ci", models=["chat-model"])
-    client = in_process_client(app, created.secret)
+    return app, created, in_process_client(app, created.secret)
+
+
+async def test_requests_are_logged_with_client_metadata(
+    migrated_url: str, upstream_url: str, tmp_path: Path
+) -> None:
+    app, created, client = await _metered_gateway(migrated_url, upstream_url, tmp_path)
     headers = {"x-symbiosis-client": "billing-service", "x-symbiosis-end-user": "u-42"}
     await client.chat.completions.create(
         model="chat-model", messages=[{"role": "user", "content": "hi"}], extra_headers=headers
@@ -116,10 +125,7 @@ async def test_a_client_reusing_its_request_id_gets_a_row_per_call(
     migrated_url: str, upstream_url: str, tmp_path: Path
 ) -> None:
     """A retry with the same x-request-id is a second call, billed and logged again."""
-    config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool"))
-    app = create_app(Settings(database_url=migrated_url), config=config)
-    created = await create_key(migrated_url, name="ci", models=["chat-model"])
-    client = in_process_client(app, created.secret)
+    app, _, client = await _metered_gateway(migrated_url, upstream_url, tmp_path)
     for _ in range(2):
         await client.chat.completions.create(
             model="chat-model",
@@ -136,10 +142,7 @@ async def test_a_client_reusing_its_request_id_gets_a_row_per_call(
 async def test_calls_refused_before_a_model_is_chosen_are_logged_once_the_key_is_known(
     migrated_url: str, upstream_url: str, tmp_path: Path
 ) -> None:
-    config = GatewayConfig.parse(metered_config(upstream_url, tmp_path / "spool"))
-    app = create_app(Settings(database_url=migrated_url), config=config)
-    created = await create_key(migrated_url, name="ci", models=["chat-model"])
-    client = in_process_client(app, created.secret)
+    app, created, client = await _metered_gateway(migrated_url, upstream_url, tmp_path)
     stranger = in_process_client(app, "sk-sym-not-a-key")
     hello = [{"role": "user", "content": "x"}]
     for call in (

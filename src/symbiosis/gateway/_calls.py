@@ -10,15 +10,12 @@ from typing import Protocol, TypeVar
 from ..exceptions import RateLimitError, UpstreamUnavailableError
 from ..services.metering import Ticket, format_cost
 from ..services.routing import Deployment
-from ..services.usage import UsageEvent
-from ._dispatch import Call
 
 log = logging.getLogger("symbiosis.gateway")
 T = TypeVar("T")
 
 _FALLBACK_ON = (UpstreamUnavailableError, RateLimitError)
 COST_HEADER = "x-symbiosis-cost"
-_CLIENT_HEADERS = frozenset((b"user-agent", b"x-symbiosis-client", b"x-symbiosis-end-user"))
 
 
 async def first_available(
@@ -51,26 +48,6 @@ def aimed_at(request: R, deployment: Deployment) -> R:
     """
     request.model = deployment.upstream_model
     return request
-
-
-def new_event(call: Call, model: str, *, stream: bool, user: str | None) -> UsageEvent:
-    """A request-log record with the client's metadata filled in."""
-    call.logged = True  # from here on the metering settles and logs this record
-    found: dict[bytes, str] = {}
-    for name, value in call.scope["headers"]:
-        if name in _CLIENT_HEADERS and name not in found:
-            found[name] = value.decode("latin-1")
-    end_user = found.get(b"x-symbiosis-end-user")
-    client = found.get(b"x-symbiosis-client")
-    user_agent = found.get(b"user-agent")
-    return UsageEvent(
-        call.request_id,
-        model,
-        stream=stream,
-        end_user=end_user or user,
-        client=client,
-        user_agent=user_agent,
-    )
 
 
 def metered_headers(ticket: Ticket, cost: Decimal | None) -> dict[str, str]:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("symbiosis.gateway")
 
 _JSON = (b"content-type", b"application/json")
+_CLIENT_HEADERS = frozenset((b"user-agent", b"x-symbiosis-client", b"x-symbiosis-end-user"))
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
 
 
@@ -58,6 +59,22 @@ class Call:
     key: KeyContext | None
     body: bytes
     logged: bool = False
+
+    def record(self, model: str, *, stream: bool, user: str | None) -> UsageEvent:
+        """This call's request-log record, with the client's metadata filled in."""
+        self.logged = True  # from here on the metering settles and logs the record
+        found: dict[bytes, str] = {}
+        for name, value in self.scope["headers"]:
+            if name in _CLIENT_HEADERS and name not in found:
+                found[name] = value.decode("latin-1")
+        return UsageEvent(
+            self.request_id,
+            model,
+            stream=stream,
+            end_user=found.get(b"x-symbiosis-end-user") or user,
+            client=found.get(b"x-symbiosis-client"),
+            user_agent=found.get(b"user-agent"),
+        )
 
     def header(self, name: bytes) -> str | None:
         """The first value of a request header (``name`` in lower case)."""
@@ -225,13 +242,9 @@ class ModelDispatch:
 
         Calls without a valid key are not logged: anyone could fill the log with them.
         """
-        event = UsageEvent(call.request_id, _asked_model(call.body) or "-")
-        if call.key is not None:
+        event = call.record(_asked_model(call.body) or "-", stream=False, user=None)
+        if call.key is not None:  # the metering sets these on calls it admits
             event.key_id, event.project_id = call.key.key_id, call.key.project_id
-        for name, value in call.scope["headers"]:
-            if name == b"user-agent":
-                event.user_agent = value.decode("latin-1")[:512]
-                break
         event.status, event.error_type = error.status_code, error.error_type
         event.latency_ms = (perf_counter() - started) * 1000
         self._gateway.metering.recorder.record(event)

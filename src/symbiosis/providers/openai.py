@@ -63,26 +63,22 @@ class OpenAIProvider(HTTPProvider):
         return request.wire_body()
 
     async def chat(self, request: ChatCompletionRequest) -> ChatCompletion:
-        body = self._body(request)
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-        content = await self._post(
-            self._url("chat/completions", request.model), body, self._headers
-        )
-        return self._parse(ChatCompletion, content)
+        return self._parse(ChatCompletion, await self._complete(request))
 
     async def chat_relay(self, request: ChatCompletionRequest) -> RelayedCompletion:
         """``chat`` as the upstream's bytes, checked to be a completion, usage read."""
-        body = self._body(request)
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-        content = await self._post(
-            self._url("chat/completions", request.model), body, self._headers
-        )
+        content = await self._complete(request)
         payload = self._object(content, "ChatCompletion")
         if not isinstance(payload.get("choices"), list):
             raise UpstreamError(f"{self.name} sent a malformed ChatCompletion: no choices")
         return RelayedCompletion(content, self._usage(payload.get("usage")))
+
+    async def _complete(self, request: ChatCompletionRequest) -> bytes:
+        """The upstream's answer to ``request``, asked for without streaming."""
+        body = self._body(request)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        return await self._post(self._url("chat/completions", request.model), body, self._headers)
 
     def _object(self, data: bytes | str, what: str) -> dict[str, Any]:
         try:
@@ -141,8 +137,8 @@ class OpenAIProvider(HTTPProvider):
             data = event.data
             if data == "[DONE]":
                 continue
-            if event.event == "error" or data.startswith('{"error"'):
-                return batch, UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
+            if error := self._stream_error(event):
+                return batch, error
             try:
                 payload = self._object(data, "chunk")
                 usage = payload.get("usage")
@@ -166,9 +162,15 @@ class OpenAIProvider(HTTPProvider):
             data = event.data
             if data == "[DONE]":
                 continue
-            if event.event == "error" or data.startswith('{"error"'):
-                raise UpstreamError(f"{self.name} failed mid-stream: {data[:500]}")
+            if error := self._stream_error(event):
+                raise error
             yield data
+
+    def _stream_error(self, event: ServerSentEvent) -> UpstreamError | None:
+        """The error an upstream reports in the middle of a stream, if ``event`` is one."""
+        if event.event == "error" or event.data.startswith('{"error"'):
+            return UpstreamError(f"{self.name} failed mid-stream: {event.data[:500]}")
+        return None
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         content = await self._post(

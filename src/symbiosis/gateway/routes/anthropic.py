@@ -30,7 +30,7 @@ from ...wire.anthropic import (
     dump_json,
 )
 from ...wire.messages_bridge import MessagesStreamWriter, to_anthropic_message, to_chat_request
-from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
+from .._calls import COST_HEADER, aimed_at, first_available, metered_headers
 from .._dispatch import Call, FinalFrame, JSONReply, ModelRoute, Reply, StreamReply
 from .._openapi import DocumentedRoute
 from .._parsing import parse_request
@@ -57,7 +57,7 @@ def anthropic_routes(gateway: Gateway) -> list[ModelRoute]:
         authorize_model(call.scope, body.model, models)
         candidates = models.candidates(body.model)
         user = body.metadata.user_id if body.metadata is not None else None
-        event = new_event(call, body.model, stream=bool(body.stream), user=user)
+        event = call.record(body.model, stream=bool(body.stream), user=user)
         ticket = await metering.begin(
             call.key,
             candidates[0],

@@ -33,7 +33,7 @@ from ...wire import (
     ModelList,
     Usage,
 )
-from .._calls import COST_HEADER, aimed_at, first_available, metered_headers, new_event
+from .._calls import COST_HEADER, aimed_at, first_available, metered_headers
 from .._dispatch import Call, FinalFrame, JSONReply, ModelRoute, Reply, StreamReply
 from .._openapi import DocumentedRoute
 from .._parsing import parse_request
@@ -56,7 +56,7 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
         chat = parse_request(ChatCompletionRequest, body)
         authorize_model(call.scope, chat.model, models)
         candidates = models.candidates(chat.model)
-        event = new_event(call, chat.model, stream=bool(chat.stream), user=chat.user)
+        event = call.record(chat.model, stream=bool(chat.stream), user=chat.user)
         if redact is not None:
             event.request_body = redact(body)
         ticket = await metering.begin(
@@ -187,7 +187,7 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
         embed = parse_request(EmbeddingsRequest, body)
         authorize_model(call.scope, embed.model, models)
         candidates = models.candidates(embed.model)
-        event = new_event(call, embed.model, stream=False, user=embed.user)
+        event = call.record(embed.model, stream=False, user=embed.user)
         ticket = await metering.begin(
             call.key, candidates[0], event, prompt_bytes=len(body), max_output=0
         )
