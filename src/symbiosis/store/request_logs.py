@@ -12,6 +12,22 @@ from ._upsert import insert_for
 from .tables import RequestLog
 
 _COLUMNS = tuple(c.name for c in RequestLog.__table__.columns if c.name != "id")
+# Clients choose some of these strings (user agent, end user, client name): one that is
+# too long must not make PostgreSQL refuse the whole batch, again at every replay.
+_LENGTHS = {
+    c.name: c.type.length
+    for c in RequestLog.__table__.columns
+    if c.name != "id" and getattr(c.type, "length", None)
+}
+
+
+def _row(event: UsageEvent) -> dict[str, Any]:
+    row = {column: getattr(event, column) for column in _COLUMNS}
+    for column, length in _LENGTHS.items():
+        value = row[column]
+        if value is not None and len(value) > length:
+            row[column] = value[:length]
+    return row
 
 
 class SqlRequestLogSink:
@@ -32,6 +48,6 @@ class SqlRequestLogSink:
     async def write(self, events: Sequence[UsageEvent]) -> None:
         if not events:
             return
-        rows = [{column: getattr(event, column) for column in _COLUMNS} for event in events]
+        rows = [_row(event) for event in events]
         async with self._engine.begin() as connection:
             await connection.execute(self._statement, rows)
