@@ -22,7 +22,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from ..exceptions import RequestTooLargeError, SymbiosisError
-from ..middleware.auth import SCOPE_KEY, presented_key, route_path
+from ..middleware.auth import SCOPE_KEY, route_path, verified_key
 from ..middleware.request_id import SCOPE_KEY as SCOPE_REQUEST_ID
 from ..middleware.request_id import incoming_request_id, new_request_id
 from ..services.keys import KeyContext, bound_key
@@ -210,10 +210,7 @@ class ModelDispatch:
         if not gateway.started:
             await gateway.start()
         try:
-            keys = gateway.keys
-            if not keys.started:
-                await keys.start()
-            key = scope[SCOPE_KEY] = await keys.verify(presented_key(scope))
+            key = scope[SCOPE_KEY] = await verified_key(gateway.keys, scope)
         except SymbiosisError as exc:
             await route.render_error(exc, request_id).send(send, receive, request_id.encode())
             return
@@ -255,7 +252,7 @@ def _asked_model(body: bytes) -> str | None:
         model = orjson.loads(body).get("model") if body else None
     except (orjson.JSONDecodeError, AttributeError):
         return None
-    return model[:200] if isinstance(model, str) and model else None
+    return model if isinstance(model, str) and model else None
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

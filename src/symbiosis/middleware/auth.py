@@ -63,10 +63,8 @@ class SymbiosisMiddleware:
         if scope["type"] != "http" or self._is_public(route_path(scope)):
             await self.app(scope, receive, send)
             return
-        if not self.keys.started:
-            await self.keys.start()
         try:
-            context = await self.keys.verify(presented_key(scope))
+            context = await verified_key(self.keys, scope)
         except SymbiosisError as exc:
             await send_error(send, exc)
             return
@@ -76,6 +74,13 @@ class SymbiosisMiddleware:
 
     def _is_public(self, path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in self.public_paths)
+
+
+async def verified_key(keys: KeyService, scope: Scope) -> KeyContext:
+    """The context of the key the request presents; ``keys`` starts on first use."""
+    if not keys.started:
+        await keys.start()
+    return await keys.verify(presented_key(scope))
 
 
 def key_of(scope: Scope) -> KeyContext | None:

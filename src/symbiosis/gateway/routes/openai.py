@@ -143,22 +143,25 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
             return b"".join(out) if out else None
 
         frame = relayed_frame if isinstance(deployment.provider, ChunkRelayCapable) else typed_frame
+        held = b""  # what follows the usage chunk leaves in the response's last write
+
+        def to_send(chunk: Any) -> bytes | None:
+            nonlocal held
+            data = frame(chunk)
+            if data and ending:
+                held += data
+                return None
+            return data
 
         async def frames() -> AsyncIterator[bytes]:
+            nonlocal held
             done = False
-            held = b""  # what follows the usage chunk leaves in the response's last write
             try:
-                if first is not None and (data := frame(first)):
-                    if ending:
-                        held = data
-                    else:
-                        yield data
+                if first is not None and (data := to_send(first)):
+                    yield data
                 async for chunk in chunks:
-                    if data := frame(chunk):
-                        if ending:
-                            held += data
-                        else:
-                            yield data
+                    if data := to_send(chunk):
+                        yield data
                 done = True
                 cost = metering.finish(ticket, deployment, usage)
                 if (text := format_cost(cost)) is not None:
