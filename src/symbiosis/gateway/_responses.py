@@ -19,7 +19,7 @@ def json_response(model: BaseModel, headers: dict[str, str] | None = None) -> Re
 
 
 def sse_frame(model: BaseModel) -> bytes:
-    return b"data: " + json_bytes(model) + b"\n\n"
+    return sse_data(json_bytes(model))
 
 
 def sse_data(data: bytes) -> bytes:
@@ -27,7 +27,7 @@ def sse_data(data: bytes) -> bytes:
 
 
 def sse_error(exc: SymbiosisError) -> bytes:
-    return b"data: " + exc.to_json() + b"\n\n"
+    return sse_data(exc.to_json())
 
 
 def error_response(exc: SymbiosisError) -> Response:

@@ -139,7 +139,7 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
                         if chunk.has_choices:
                             out.append(sse_data(orjson.dumps({**chunk.payload, "usage": None})))
                         continue
-                out.append(b"data: " + chunk.data + b"\n\n")
+                out.append(sse_data(chunk.data))
             return b"".join(out) if out else None
 
         frame = relayed_frame if isinstance(deployment.provider, ChunkRelayCapable) else typed_frame
