@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from fastapi import FastAPI
 from symbiosis.config import GatewayConfig
 from symbiosis.demo.fake_upstream import FakeUpstream
 from symbiosis.gateway import create_app
+from symbiosis.providers.registry import _plugins
 from symbiosis.server import serve_in_thread
 from symbiosis.settings import Settings
 
@@ -112,3 +115,33 @@ def _httpx_transport_for_httpx_mock(
     """pytest-httpx fakes httpx's own transport: providers built in such a test use it."""
     if "httpx_mock" in request.fixturenames:
         monkeypatch.setenv("SYMBIOSIS_HTTP_TRANSPORT", "httpx")
+
+
+InstallPlugin = Callable[[str, str], None]
+
+
+@pytest.fixture
+def install_plugin(tmp_path: Path) -> Iterator[InstallPlugin]:
+    """Install a provider plug-in: a real distribution on sys.path with a
+    ``symbiosis.providers`` entry point ``type_name`` naming the class ``Plugin``
+    defined by ``source``."""
+    modules: list[str] = []
+
+    def install(type_name: str, source: str) -> None:
+        module = f"plugin_{type_name}"
+        (tmp_path / f"{module}.py").write_text(source)
+        dist = tmp_path / f"{module}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+        (dist / "entry_points.txt").write_text(
+            f"[symbiosis.providers]\n{type_name} = {module}:Plugin\n"
+        )
+        modules.append(module)
+        _plugins.cache_clear()
+
+    sys.path.insert(0, str(tmp_path))
+    yield install
+    sys.path.remove(str(tmp_path))
+    for module in modules:
+        sys.modules.pop(module, None)
+    _plugins.cache_clear()

@@ -19,7 +19,8 @@ from symbiosis.services.usage import MemoryUsageRecorder, UsageEvent
 from symbiosis.settings import Settings
 
 from .._db import static_keys
-from ..conftest import TEST_KEY, MakeApp
+from ..conftest import TEST_KEY, InstallPlugin, MakeApp
+from ._asgi import body_writes
 
 ANTHROPIC_URL = "https://anthropic.test/v1/messages"
 OPENAI_URL = "https://openai.test/v1/chat/completions"
@@ -304,6 +305,58 @@ async def test_native_stream_through_the_sdk_helpers(
     assert final.content[0].text == "Hello"
     assert final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (10, 7)
+
+
+async def _native_stream_writes(
+    make_app: MakeApp, httpx_mock: HTTPXMock, config: str
+) -> list[bytes]:
+    """What the gateway writes for a native stream whose events arrive in one read."""
+    httpx_mock.add_response(
+        url=ANTHROPIC_URL,
+        content=b"".join(sse(*CLAUDE_STREAM)),
+        headers={"content-type": "text/event-stream"},
+    )
+    request = {"model": "claude", "max_tokens": 64, "messages": HI, "stream": True}
+    writes = await body_writes(
+        make_app(config),
+        "/v1/messages",
+        json.dumps(request).encode(),
+        [(b"x-api-key", TEST_KEY.encode())],
+    )
+    return [m["body"] for m in writes if m["body"]]
+
+
+async def test_native_events_that_arrive_together_leave_in_one_write(
+    make_app: MakeApp, httpx_mock: HTTPXMock
+) -> None:
+    writes = await _native_stream_writes(make_app, httpx_mock, CONFIG)
+    assert writes == [b"".join(sse(*CLAUDE_STREAM))]
+
+
+EVENTS_ONLY_PLUGIN = """
+from symbiosis.providers import AnthropicProvider
+
+class Plugin(AnthropicProvider):
+    # yields its events one by one, and cannot group them
+    type = "claude_events_only"
+    messages_stream_relay = None
+
+    async def messages_stream(self, request, *, betas=()):
+        body = request.wire_body(stream=True)
+        async for event in self._post_events(self._url, body, self._headers):
+            yield event
+"""
+
+
+async def test_plugin_that_streams_event_by_event_is_relayed_natively(
+    make_app: MakeApp, httpx_mock: HTTPXMock, install_plugin: InstallPlugin
+) -> None:
+    install_plugin("claude_events_only", EVENTS_ONLY_PLUGIN)
+    config = CONFIG.replace('type = "anthropic"', 'type = "claude_events_only"')
+    writes = await _native_stream_writes(make_app, httpx_mock, config)
+    assert writes == sse(*CLAUDE_STREAM)  # untranslated, one write per event
+    _, body = sent(httpx_mock)
+    assert body["model"] == "claude-upstream-1"
 
 
 # -- translated to chat completions -----------------------------------------------------

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import orjson
 from pytest_httpx import HTTPXMock
 
 from ..conftest import TEST_KEY, MakeApp, config_for
+from ._asgi import body_writes
 
 CHUNK = (
     b'{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-2025",'
@@ -86,27 +85,8 @@ async def _body_messages(make_app: MakeApp, httpx_mock: HTTPXMock, upstream: byt
         {"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "stream": True,
          "stream_options": {"include_usage": True}}
     )  # fmt: skip
-    incoming = [{"type": "http.request", "body": request, "more_body": False}]
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        if incoming:
-            return incoming.pop()
-        await asyncio.sleep(3600)  # the client stays connected
-        raise AssertionError
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-        "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1), "server": None,
-        "headers": [(b"authorization", f"Bearer {TEST_KEY}".encode()),
-                    (b"content-type", b"application/json")],
-    }  # fmt: skip
-    await app(scope, receive, send)
-    return [m for m in sent if m["type"] == "http.response.body"]
+    auth = [(b"authorization", f"Bearer {TEST_KEY}".encode())]
+    return await body_writes(app, "/v1/chat/completions", request, auth)
 
 
 async def test_chunks_that_arrive_together_leave_in_one_write(

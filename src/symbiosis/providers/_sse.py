@@ -78,6 +78,19 @@ class SSEDecoder:
         return event
 
 
+async def iter_sse_groups(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[ServerSentEvent]]:
+    """Yield the events each piece of bytes completes, together, as soon as it arrives.
+
+    A relay writes each group at once: one write per upstream read, not per event.
+    """
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        if events := decoder.feed(chunk):
+            yield events
+    if events := decoder.flush():
+        yield events
+
+
 async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEvent]:
     """Yield each event as soon as its bytes have arrived."""
     decoder = SSEDecoder()

@@ -4,14 +4,19 @@ When a provider's answers already are OpenAI's JSON, a gateway need not build ty
 responses only to serialise them again: it checks each answer is a JSON object, reads
 the usage it must meter, and passes the bytes on. That is cheaper, and the client gets
 exactly what the upstream said, fields this version does not know included.
+
+Streams are relayed in the groups one upstream read brought, so a relay makes one
+write per read, whatever the number of events in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..wire import ChatCompletionRequest, Usage
+from ..wire.anthropic import MessagesRequest
+from ._sse import ServerSentEvent
 
 
 class RelayedCompletion:
@@ -64,4 +69,24 @@ class ChunkRelayCapable(Protocol):
         ...
 
 
-__all__ = ["ChunkRelayCapable", "CompletionRelayCapable", "RelayedChunk", "RelayedCompletion"]
+@runtime_checkable
+class MessagesRelayCapable(Protocol):
+    """A ``MessagesCapable`` provider that can also hand over its stream in read groups.
+
+    ``messages_stream_relay`` is ``messages_stream`` with the events that one upstream
+    read completed yielded together; an ``error`` event is raised after the events
+    before it.
+    """
+
+    def messages_stream_relay(
+        self, request: MessagesRequest, *, betas: Sequence[str] = ()
+    ) -> AsyncIterator[list[ServerSentEvent]]: ...
+
+
+__all__ = [
+    "ChunkRelayCapable",
+    "CompletionRelayCapable",
+    "MessagesRelayCapable",
+    "RelayedChunk",
+    "RelayedCompletion",
+]

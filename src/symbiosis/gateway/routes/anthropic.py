@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model
 from ...providers.base import MessagesCapable
+from ...providers.relay import MessagesRelayCapable
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import ChatCompletionChunk, ChatCompletionRequest, Usage
@@ -176,9 +177,12 @@ class _Forward:
     ) -> tuple[AsyncIterator[bytes], bytes | None]:
         """The client's SSE frames and the first of them: the upstream call starts here."""
         provider = d.provider
-        if isinstance(provider, MessagesCapable):
+        if isinstance(provider, MessagesRelayCapable):
+            groups = provider.messages_stream_relay(self._native(d), betas=self.betas)
+            frames = _native_frames(groups, usage)
+        elif isinstance(provider, MessagesCapable):
             events = provider.messages_stream(self._native(d), betas=self.betas)
-            frames = _native_frames(events, usage)
+            frames = _native_frames(_one_by_one(events), usage)
         else:
             chunks = provider.chat_stream(self._chat_request(d))
             frames = _translated_frames(chunks, usage, self.thinking)
@@ -189,18 +193,34 @@ class _Forward:
 
 
 async def _native_frames(
-    events: AsyncIterator[ServerSentEvent], box: _UsageBox
+    groups: AsyncIterator[list[ServerSentEvent]], box: _UsageBox
 ) -> AsyncIterator[bytes]:
-    """Upstream events re-framed as they arrive; their usage is read on the way."""
+    """Upstream events re-framed as they arrive, a group in one piece; their usage is
+    read on the way."""
     usage = StreamUsage()
     try:
-        async for item in events:
-            usage.feed(item.event, item.data)
-            yield _frame(item.event, item.data)
+        async for group in groups:
+            for item in group:
+                usage.feed(item.event, item.data)
+            if len(group) == 1:
+                yield _frame(group[0].event, group[0].data)
+            else:
+                yield b"".join([_frame(item.event, item.data) for item in group])
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await groups.aclose()  # type: ignore[attr-defined]
         if usage.usage is not None:
             box.value = usage.usage.to_usage()
+
+
+async def _one_by_one(
+    events: AsyncIterator[ServerSentEvent],
+) -> AsyncIterator[list[ServerSentEvent]]:
+    """A provider's events as groups of one, for one that cannot group them itself."""
+    try:
+        async for event in events:
+            yield [event]
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def _translated_frames(

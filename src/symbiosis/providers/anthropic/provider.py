@@ -14,11 +14,11 @@ from typing import ClassVar
 import httpx
 import orjson
 
-from ...exceptions import UpstreamError
+from ...exceptions import SymbiosisError, UpstreamError
 from ...wire import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from ...wire.anthropic import AnthropicMessage, MessagesRequest
 from .._http import DEFAULT_TIMEOUT
-from .._sse import ServerSentEvent
+from .._sse import ServerSentEvent, iter_sse_groups
 from ..base import HTTPProvider
 from ._convert import to_anthropic, to_chat_completion
 from ._stream import StreamTranslator, stream_error
@@ -37,7 +37,7 @@ class AnthropicProvider(HTTPProvider):
 
     ``messages`` and ``messages_stream`` pass Anthropic-shaped requests through
     untranslated (the gateway's ``POST /v1/messages``): this provider is
-    ``MessagesCapable``.
+    ``MessagesCapable``, and ``MessagesRelayCapable`` for streams relayed in groups.
     """
 
     type: ClassVar[str] = "anthropic"
@@ -103,19 +103,45 @@ class AnthropicProvider(HTTPProvider):
         An ``error`` event is raised as the matching ``SymbiosisError``; a stream that
         ends before ``message_stop`` is a 502.
         """
+        async with aclosing(self.messages_stream_relay(request, betas=betas)) as groups:
+            async for group in groups:
+                for event in group:
+                    yield event
+
+    async def messages_stream_relay(
+        self, request: MessagesRequest, *, betas: Sequence[str] = ()
+    ) -> AsyncIterator[list[ServerSentEvent]]:
+        """``messages_stream`` in the groups one upstream read brought the events in.
+
+        The events before an ``error`` event are yielded before it is raised.
+        """
         body = request.wire_body(stream=True)
-        events = self._post_events(self._url, body, self._headers_with(betas))
+        pieces = self._post_stream(self._url, body, self._headers_with(betas))
         stopped = False
-        async with aclosing(events):
-            async for event in events:
+        async with aclosing(iter_sse_groups(pieces)) as groups:
+            async for events in groups:
                 if stopped:  # read to the end of the body, so the connection is reused
                     continue
-                if event.event == "error":
-                    raise stream_error(self.name, _error_object(event.data))
-                yield event
-                stopped = event.event == "message_stop"
+                group, stopped, error = self._up_to_stop(events)
+                if group:
+                    yield group
+                if error is not None:
+                    raise error
         if not stopped:
             raise UpstreamError(f"{self.name} ended the stream before message_stop")
+
+    def _up_to_stop(
+        self, events: list[ServerSentEvent]
+    ) -> tuple[list[ServerSentEvent], bool, SymbiosisError | None]:
+        """The events up to ``message_stop`` or an ``error`` event, whether the stop
+        came, and the error that event is."""
+        for i, event in enumerate(events):
+            kind = event.event
+            if kind == "message_stop":
+                return events[: i + 1], True, None
+            if kind == "error":
+                return events[:i], False, stream_error(self.name, _error_object(event.data))
+        return events, False, None
 
     def _headers_with(self, betas: Sequence[str]) -> Mapping[str, str]:
         """Our headers, with the client's ``anthropic-beta`` features added to ours."""
