@@ -24,7 +24,6 @@ The key of the current request is available anywhere inside it through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -32,7 +31,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -132,14 +131,23 @@ def current_key() -> KeyContext | None:
     return _current_key.get()
 
 
-@contextlib.contextmanager
-def bound_key(context: KeyContext | None) -> Iterator[None]:
-    """Make ``context`` the current key for the code inside the block."""
-    token = _current_key.set(context)
-    try:
-        yield
-    finally:
-        _current_key.reset(token)
+class bound_key:  # lower case: it reads as the function it replaced
+    """Make ``context`` the current key for the code inside the block.
+
+    A class rather than ``@contextmanager``: it runs once per request, and a generator
+    costs three times as much.
+    """
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: KeyContext | None) -> None:
+        self._context = context
+
+    def __enter__(self) -> None:
+        self._token = _current_key.set(self._context)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current_key.reset(self._token)
 
 
 @dataclass(frozen=True, slots=True)
