@@ -1,4 +1,4 @@
-"""A lean OpenAI-compatible fake upstream for the benchmark, in its own process.
+"""A lean OpenAI-compatible (and Anthropic Messages) fake upstream for the benchmark.
 
 Why not ``symbiosis.demo.fake_upstream.FakeUpstream`` under uvicorn: the upstream must
 never be the bottleneck, and on a 2-core machine it shares a core with the load
@@ -13,6 +13,11 @@ stream of one role chunk, ``--chunks`` content chunks, a finish chunk, a usage c
 as its own HTTP chunk (one ``send`` per event, as a real server flushes per token);
 ``--chunk-delay-ms`` spaces them out in time.
 
+``POST /v1/messages`` speaks Anthropic's Messages API the same way: a ``message`` with
+the 12 words, or Anthropic's event stream (``message_start``, ``content_block_start``,
+``--chunks`` ``text_delta`` events, ``content_block_stop``, ``message_delta`` with the
+usage, ``message_stop``), each event framed ``event: <type>\ndata: <json>\n\n``.
+
 Run: ``python bench/fake_upstream.py --port 9001`` (prints ``ready`` once listening).
 """
 
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import httptools
@@ -52,6 +58,12 @@ def _http_chunk(data: bytes) -> bytes:
 
 def _event(payload: dict[str, Any]) -> bytes:
     return _http_chunk(b"data: " + orjson.dumps(payload) + b"\n\n")
+
+
+def _named_event(payload: dict[str, Any]) -> bytes:
+    """Anthropic's framing: the event's type on an ``event:`` line before its data."""
+    kind = payload["type"].encode()
+    return _http_chunk(b"event: " + kind + b"\ndata: " + orjson.dumps(payload) + b"\n\n")
 
 
 def _words(request: dict[str, Any], count: int) -> list[str]:
@@ -113,25 +125,92 @@ def render_stream(request: dict[str, Any], chunks: int) -> list[bytes]:
     return writes
 
 
+def _anthropic_message(request: dict[str, Any], content: list[dict[str, Any]]) -> dict[str, Any]:
+    prompt = len(orjson.dumps([request.get("system"), request.get("messages", [])])) // 4
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": request.get("model", "fake"),
+        "content": content,
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": max(1, prompt), "output_tokens": 12},
+    }
+
+
+def render_message(request: dict[str, Any]) -> bytes:
+    """The whole HTTP response to a non-streaming Anthropic Messages request."""
+    text = "".join(_words(request, 12)).strip()
+    return _json_response(
+        orjson.dumps(_anthropic_message(request, [{"type": "text", "text": text}]))
+    )
+
+
+def render_message_stream(request: dict[str, Any], chunks: int) -> list[bytes]:
+    """The writes of a streamed Anthropic answer: one HTTP chunk per event, then the end."""
+    start = _anthropic_message(request, [])
+    start.update(stop_reason=None, usage={**start["usage"], "output_tokens": 1})
+    block = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    writes = [_STREAM_HEAD + _named_event({"type": "message_start", "message": start})]
+    writes.append(_named_event(block))
+    for word in _words(request, chunks):
+        delta = {"type": "text_delta", "text": word}
+        writes.append(_named_event({"type": "content_block_delta", "index": 0, "delta": delta}))
+    writes.append(_named_event({"type": "content_block_stop", "index": 0}))
+    stop = {"stop_reason": "end_turn", "stop_sequence": None}
+    writes.append(
+        _named_event({"type": "message_delta", "delta": stop, "usage": {"output_tokens": chunks}})
+    )
+    writes.append(_named_event({"type": "message_stop"}) + b"0\r\n\r\n")
+    return writes
+
+
+Answer = tuple[bool, list[bytes]]
+
+
 class Answers:
     """Renders answers once per distinct request body: the fake's per-request cost is a
     dict lookup plus the socket writes."""
 
     def __init__(self, chunks: int) -> None:
         self.chunks = chunks
-        self._cache: dict[bytes, tuple[bool, list[bytes]]] = {}
+        self._chat: dict[bytes, Answer] = {}
+        self._messages: dict[bytes, Answer] = {}
 
-    def for_body(self, body: bytes) -> tuple[bool, list[bytes]]:
+    def for_body(self, body: bytes) -> Answer:
         """``(is_stream, writes)`` for a chat completions request body."""
-        cached = self._cache.get(body)
+        return self._cached(self._chat, body, render_completion, render_stream)
+
+    def for_messages(self, body: bytes) -> Answer:
+        """``(is_stream, writes)`` for an Anthropic Messages request body."""
+        return self._cached(self._messages, body, render_message, render_message_stream)
+
+    def _cached(
+        self,
+        cache: dict[bytes, Answer],
+        body: bytes,
+        whole: Callable[[dict[str, Any]], bytes],
+        stream: Callable[[dict[str, Any], int], list[bytes]],
+    ) -> Answer:
+        cached = cache.get(body)
         if cached is None:
-            cached = self._render(body)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[body] = cached
+            cached = self._render(body, whole, stream)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[body] = cached
         return cached
 
-    def _render(self, body: bytes) -> tuple[bool, list[bytes]]:
+    def _render(
+        self,
+        body: bytes,
+        whole: Callable[[dict[str, Any]], bytes],
+        stream: Callable[[dict[str, Any], int], list[bytes]],
+    ) -> Answer:
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -139,8 +218,8 @@ class Answers:
         if not isinstance(request, dict):
             return False, [_json_response(_BAD_REQUEST, b"400 Bad Request")]
         if request.get("stream"):
-            return True, render_stream(request, self.chunks)
-        return False, [render_completion(request)]
+            return True, stream(request, self.chunks)
+        return False, [whole(request)]
 
 
 class FakeUpstreamProtocol(asyncio.Protocol):
@@ -184,17 +263,23 @@ class FakeUpstreamProtocol(asyncio.Protocol):
             return
         if self._parser.get_method() == b"GET" and url.endswith(b"/models"):
             self._transport.write(_json_response(_MODELS))
-        elif not url.endswith(b"/chat/completions"):
-            self._transport.write(_json_response(_NOT_FOUND, b"404 Not Found"))
+        elif url.endswith(b"/chat/completions"):
+            self._answer(*self._answers.for_body(body))
+        elif url.endswith(b"/v1/messages"):
+            self._answer(*self._answers.for_messages(body))
         else:
-            stream, writes = self._answers.for_body(body)
-            if stream and self._delay > 0:
-                self._pending = asyncio.ensure_future(self._paced(writes))
-            else:
-                for data in writes:
-                    self._transport.write(data)
+            self._transport.write(_json_response(_NOT_FOUND, b"404 Not Found"))
         if not self._parser.should_keep_alive():
             self._transport.close()
+
+    def _answer(self, stream: bool, writes: list[bytes]) -> None:
+        """Write an answer now, or a stream paced by ``--chunk-delay-ms``."""
+        if stream and self._delay > 0:
+            self._pending = asyncio.ensure_future(self._paced(writes))
+            return
+        assert self._transport is not None
+        for data in writes:
+            self._transport.write(data)
 
     async def _paced(self, writes: list[bytes]) -> None:
         """Send a stream with ``--chunk-delay-ms`` between events, like a real model."""

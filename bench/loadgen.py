@@ -10,6 +10,10 @@ issuing and lets in-flight requests finish. On stdout it writes one JSON object 
 line: ``{"event": "start"}`` and ``{"event": "stop"}`` at the edges of the measured window
 (the parent samples the server's CPU on them), then ``{"event": "result", ...}``.
 
+``--api anthropic`` speaks Anthropic's Messages API instead of OpenAI's chat API: it
+posts to ``/v1/messages`` with ``x-api-key`` and ``anthropic-version`` headers, and a
+stream is complete when its last event is ``message_stop`` instead of ``data: [DONE]``.
+
 Run: ``python bench/loadgen.py --port 9001 --body '{"model": ...}' -c 32 -d 10``.
 """
 
@@ -29,20 +33,60 @@ import orjson
 import uvloop
 
 _DRAIN_TIMEOUT = 10.0
-_STREAM_END = b"data: [DONE]\n\n"
+_TAIL = 256  # bytes of a stream kept to find its last event
+
+
+@dataclass(frozen=True)
+class Api:
+    """What differs between the wire formats the load generator speaks."""
+
+    path: str
+    key_header: str  # formatted with the key
+    headers: tuple[str, ...]
+    stream_end: bytes  # the first line of a complete stream's last event
+
+
+APIS = {
+    "openai": Api("/v1/chat/completions", "Authorization: Bearer {}", (), b"data: [DONE]"),
+    "anthropic": Api(
+        "/v1/messages",
+        "x-api-key: {}",
+        ("anthropic-version: 2023-06-01",),
+        b"event: message_stop",
+    ),
+}
 
 
 def build_request(
-    port: int, path: str, body: bytes, api_key: str | None, method: str = "POST"
+    port: int,
+    path: str,
+    body: bytes,
+    api_key: str | None,
+    method: str = "POST",
+    api: Api = APIS["openai"],
 ) -> bytes:
     """The exact bytes of one request, built once and resent on every request."""
     head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
     if body:
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     head.append("Accept: application/json, text/event-stream")
+    head += api.headers
     if api_key:
-        head.append(f"Authorization: Bearer {api_key}")
+        head.append(api.key_header.format(api_key))
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def last_event(tail: bytes) -> bytes:
+    """The first line of the last SSE event at the end of a stream (empty unless the
+    stream ends an event). Comment blocks (``: ...``) are skipped, as SSE clients do:
+    the gateway puts a stream's cost in one, after ``message_stop``."""
+    if not tail.endswith(b"\n\n"):
+        return b""
+    for block in reversed(tail[:-2].split(b"\n\n")):
+        lines = block.split(b"\n")
+        if not all(line.startswith(b":") for line in lines):
+            return lines[0]
+    return b""
 
 
 @dataclass
@@ -67,9 +111,11 @@ class Tally:
 class ClientConnection(asyncio.Protocol):
     """Sends the request, parses the response, records timings, sends the next one."""
 
-    def __init__(self, request: bytes, stream: bool, tally: Tally, closed: asyncio.Event):
+    def __init__(
+        self, request: bytes, stream_end: bytes | None, tally: Tally, closed: asyncio.Event
+    ):
         self._request = request
-        self._stream = stream
+        self._stream_end = stream_end  # None for an answer that is not a stream
         self._tally = tally
         self._closed = closed
         self._parser = httptools.HttpResponseParser(self)
@@ -106,7 +152,8 @@ class ClientConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if not self._first:
             self._first = time.perf_counter()
-        self._tail = (self._tail + body)[-len(_STREAM_END) :]
+        if self._stream_end is not None:
+            self._tail = (self._tail + body)[-_TAIL:]
 
     def on_message_complete(self) -> None:
         now = time.perf_counter()
@@ -116,8 +163,8 @@ class ClientConnection(asyncio.Protocol):
         tally.in_flight -= 1
         if status != 200:
             tally.error(f"HTTP {status}")
-        elif self._stream and self._tail != _STREAM_END:
-            tally.error(f"stream did not end with [DONE]: {self._tail!r}")
+        elif self._stream_end is not None and last_event(self._tail) != self._stream_end:
+            tally.error(f"stream did not end with {self._stream_end!r}: {self._tail[-40:]!r}")
         elif tally.measuring:
             tally.latencies.append(now - self._sent)
             tally.first_bytes.append((self._first or now) - self._sent)
@@ -149,7 +196,7 @@ def _emit(payload: dict[str, Any]) -> None:
 
 
 async def _keep_connection(
-    port: int, request: bytes, stream: bool, tally: Tally, stagger: float
+    port: int, request: bytes, stream_end: bytes | None, tally: Tally, stagger: float
 ) -> None:
     """One virtual user: a connection, reopened if the server drops it while we run."""
     await asyncio.sleep(stagger)
@@ -158,7 +205,7 @@ async def _keep_connection(
         closed = asyncio.Event()
         try:
             await loop.create_connection(
-                lambda closed=closed: ClientConnection(request, stream, tally, closed),
+                lambda closed=closed: ClientConnection(request, stream_end, tally, closed),
                 "127.0.0.1",
                 port,
             )
@@ -171,12 +218,14 @@ async def _keep_connection(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Warm up, measure, drain; return the measured figures."""
+    api = APIS[args.api]
     body = args.body.encode()
-    request = build_request(args.port, args.path, body, args.api_key, args.method)
-    stream = bool(body and orjson.loads(body).get("stream"))
+    path = args.path or api.path
+    request = build_request(args.port, path, body, args.api_key, args.method, api)
+    stream_end = api.stream_end if body and orjson.loads(body).get("stream") else None
     tally = Tally()
     users = [
-        asyncio.create_task(_keep_connection(args.port, request, stream, tally, i * 0.001))
+        asyncio.create_task(_keep_connection(args.port, request, stream_end, tally, i * 0.001))
         for i in range(args.concurrency)
     ]
     await asyncio.sleep(args.warmup)
@@ -224,7 +273,8 @@ def summarize(tally: Tally, elapsed: float, client_cpu: float) -> dict[str, Any]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--path", default="/v1/chat/completions")
+    parser.add_argument("--api", choices=sorted(APIS), default="openai", help="wire format")
+    parser.add_argument("--path", default=None, help="default: the API's (chat or messages)")
     parser.add_argument("--method", default="POST")
     parser.add_argument("--body", default="", help="JSON request body (none for a GET)")
     parser.add_argument("--api-key", default=None)

@@ -13,7 +13,7 @@ coroutines from C and py-spy then sees only the task's own chain of frames.
 py-spy is not a project dependency; install it once, outside the project's venv so
 ``uv sync`` keeps it: ``uv tool install py-spy``.
 
-    uv run python bench/profile_gateway.py [--scenario chat|stream] [--concurrency 32]
+    uv run python bench/profile_gateway.py [--scenario chat|stream|messages] [--concurrency 32]
                                    [--duration 8] [--server uvicorn|granian] [--top 25]
                                    [--profiler py-spy|perf]
 
@@ -37,11 +37,12 @@ from pathlib import Path
 from _procs import Children, cpu_seconds
 from run import (
     DEFAULT_APP,
-    GATEWAY_MODEL,
-    chat_body,
+    SCENARIOS,
     gateway_env,
     loadgen_argv,
     provision,
+    request_body,
+    scenario_api,
     start_fake,
     start_gateway,
     write_config,
@@ -170,7 +171,7 @@ def summarize(path: Path, cpu_ms_per_request: float, top: int) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Profile the gateway under load with py-spy.")
-    parser.add_argument("--scenario", choices=["chat", "stream"], default="chat")
+    parser.add_argument("--scenario", choices=list(SCENARIOS), default="chat")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -208,8 +209,9 @@ def main() -> int:
         env = gateway_env(write_config(workdir, fake_port), workdir, args.env, args.app)
         api_key = provision(env, workdir)
         gateway, port, _ = start_gateway(children, args, env, workdir)
-        body = chat_body(GATEWAY_MODEL, args.scenario)
-        argv = loadgen_argv(port, body, api_key, args.concurrency, args)
+        body = request_body("gateway", args.scenario)
+        api = scenario_api(args.scenario)
+        argv = loadgen_argv(port, body, api_key, args.concurrency, args, api)
         loader = children.start("load generator", argv, stdout=subprocess.PIPE)
         assert loader.process.stdout is not None
         assert b'"start"' in loader.process.stdout.readline()

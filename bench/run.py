@@ -3,12 +3,14 @@
 One run starts three kinds of process, all on 127.0.0.1: the fake upstream
 (``fake_upstream.py``), the gateway (``symbiosis serve`` on uvicorn, or granian) in front
 of it, and, per measurement, a load generator (``loadgen.py``). For each concurrency and
-each scenario (non-streaming chat, 20-chunk SSE stream) it measures the fake directly,
-then the gateway, and prints throughput, latency percentiles, time to first chunk, the
+each scenario (non-streaming chat, 20-chunk SSE stream; on request an Anthropic-native
+``/v1/messages`` stream of 20 text deltas) it measures the fake directly, then the
+gateway, and prints throughput, latency percentiles, time to first chunk, the
 gateway's CPU per request (from ``/proc/<pid>/stat``), its idle RSS and its start-up
 time, then checks them against the foundation issue's targets.
 
     uv run python bench/run.py [--duration S] [--concurrency 1,32]
+                               [--scenarios chat,stream,messages]
                                [--server uvicorn|granian] [--json out.json]
     uv run python bench/run.py --startup-only [--startups 5] [--cold]   # start-up only
 
@@ -57,12 +59,16 @@ from _report import (
 HERE = Path(__file__).resolve().parent
 GATEWAY_MODEL = "bench-model"
 UPSTREAM_MODEL = "fake-model"
+CLAUDE_GATEWAY_MODEL = "bench-claude"  # routed to the anthropic provider
+CLAUDE_UPSTREAM_MODEL = "fake-claude"
 DEFAULT_APP = "symbiosis.gateway:create_app"
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
     {"role": "user", "content": "Say hello to the benchmark in a few words, please."},
 ]
-SCENARIOS = ("chat", "stream")
+SCENARIOS = ("chat", "stream", "messages")
+# messages is left out of the default so that a default run stays about 2 minutes.
+DEFAULT_SCENARIOS = ("chat", "stream")
 _MIB_TO_MB = 1024 * 1024 / 1_000_000
 
 
@@ -80,8 +86,36 @@ def chat_body(model: str, scenario: str) -> str:
     return orjson.dumps(body).decode()
 
 
+def messages_body(model: str) -> str:
+    """The same conversation as an Anthropic Messages stream (system prompt on its own)."""
+    system, user = MESSAGES
+    body = {
+        "model": model,
+        "system": system["content"],
+        "messages": [user],
+        "max_tokens": 64,
+        "temperature": 0.2,
+        "stream": True,
+    }
+    return orjson.dumps(body).decode()
+
+
+def request_body(target: str, scenario: str) -> str:
+    """What the load generator sends for ``scenario``, named as ``target`` knows the model."""
+    gateway = target == "gateway"
+    if scenario == "messages":
+        return messages_body(CLAUDE_GATEWAY_MODEL if gateway else CLAUDE_UPSTREAM_MODEL)
+    return chat_body(GATEWAY_MODEL if gateway else UPSTREAM_MODEL, scenario)
+
+
+def scenario_api(scenario: str) -> str:
+    """The load generator's ``--api``: Anthropic's wire format for ``messages``."""
+    return "anthropic" if scenario == "messages" else "openai"
+
+
 def write_config(directory: Path, upstream_port: int) -> Path:
-    """The gateway config: one OpenAI-compatible provider (the fake), one model."""
+    """The gateway config: the fake as an OpenAI-compatible and as an Anthropic provider,
+    one model on each (the anthropic one serves ``/v1/messages`` natively)."""
     path = directory / "bench.toml"
     path.write_text(
         "[providers.fake]\n"
@@ -89,12 +123,23 @@ def write_config(directory: Path, upstream_port: int) -> Path:
         f'base_url = "http://127.0.0.1:{upstream_port}/v1"\n'
         'api_key = "sk-upstream-fake"\n'
         "timeout = 60\n\n"
+        "[providers.fake_anthropic]\n"
+        'type = "anthropic"\n'
+        f'base_url = "http://127.0.0.1:{upstream_port}"\n'
+        'api_key = "sk-ant-upstream-fake"\n'
+        "timeout = 60\n\n"
         "[[models]]\n"
         f'name = "{GATEWAY_MODEL}"\n'
         'provider = "fake"\n'
         f'model = "{UPSTREAM_MODEL}"\n'
         "input_cost_per_mtok = 0.15\n"
-        "output_cost_per_mtok = 0.60\n",
+        "output_cost_per_mtok = 0.60\n\n"
+        "[[models]]\n"
+        f'name = "{CLAUDE_GATEWAY_MODEL}"\n'
+        'provider = "fake_anthropic"\n'
+        f'model = "{CLAUDE_UPSTREAM_MODEL}"\n'
+        "input_cost_per_mtok = 3.00\n"
+        "output_cost_per_mtok = 15.00\n",
         encoding="utf-8",
     )
     return path
@@ -246,11 +291,16 @@ def start_gateway(
 
 
 def loadgen_argv(
-    port: int, body: str, api_key: str, concurrency: int, args: argparse.Namespace
+    port: int,
+    body: str,
+    api_key: str,
+    concurrency: int,
+    args: argparse.Namespace,
+    api: str = "openai",
 ) -> list[str]:
     """The command line of one load-generator run (``--duration``/``--warmup`` from args)."""
     timing = ["-d", str(args.duration), "-w", str(args.warmup)]
-    target = ["--port", str(port), "--body", body, "--api-key", api_key]
+    target = ["--port", str(port), "--body", body, "--api-key", api_key, "--api", api]
     return [sys.executable, str(HERE / "loadgen.py"), *target, "-c", str(concurrency), *timing]
 
 
@@ -287,8 +337,8 @@ def measure(
     ``gateway`` is the process under load (None for direct runs); ``idle_gateway`` is
     the gateway process either way, so that its CPU is not counted as other load.
     """
-    model = GATEWAY_MODEL if target == "gateway" else UPSTREAM_MODEL
-    argv = loadgen_argv(port, chat_body(model, scenario), api_key, concurrency, args)
+    body = request_body(target, scenario)
+    argv = loadgen_argv(port, body, api_key, concurrency, args, scenario_api(scenario))
     loader = children.start(f"load generator ({scenario}, {target})", argv, stdout=subprocess.PIPE)
     deadline = time.monotonic() + args.warmup + args.duration + 30
     watched = [fake.pid, idle_gateway.pid]
@@ -388,8 +438,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         type=lambda text: [part for part in text.split(",") if part],
-        default=list(SCENARIOS),
-        help="comma-separated subset of chat,stream",
+        default=list(DEFAULT_SCENARIOS),
+        help="comma-separated subset of chat,stream,messages (default chat,stream)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument(
@@ -438,6 +488,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if "messages" in args.scenarios and args.fake == "uvicorn":
+        parser.error("the demo fake (--fake uvicorn) has no /v1/messages; use --fake raw")
     if any("=" not in item for item in args.env):
         parser.error("--env takes NAME=VALUE")
     if args.startups < 1:
@@ -485,7 +537,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         api_key=api_key,
                     )
                     print(
-                        f"  {scenario:<6} {target:<7} c={concurrency:<3} {run.rps:>8.0f} req/s"
+                        f"  {scenario:<8} {target:<7} c={concurrency:<3} {run.rps:>8.0f} req/s"
                         f"  p50 {run.p50_ms or 0:.3f} ms  errors {run.errors}",
                         file=sys.stderr,
                     )
