@@ -7,8 +7,11 @@ use one file at the same time.
 
 from __future__ import annotations
 
+import asyncio
+from threading import Thread
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -57,7 +60,14 @@ def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Asyn
     """
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = _create_async_engine(url, **kwargs)
+        connect_args: dict[str, Any] = kwargs.pop("connect_args", {})
+
+        async def connect() -> aiosqlite.Connection:
+            sync_engine = engine.sync_engine
+            cargs, cparams = sync_engine.dialect.create_connect_args(sync_engine.url)
+            return await _open_aiosqlite(*cargs, **{**cparams, **connect_args})
+
+        engine = _create_async_engine(url, async_creator=connect, **kwargs)
         _configure_sqlite(engine, foreign_keys=foreign_keys)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -70,6 +80,25 @@ def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Asyn
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def _open_aiosqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+    """``aiosqlite.connect``, but a failed open returns only once its worker thread has ended.
+
+    When opening fails (a missing directory, no permission), aiosqlite stops the worker
+    without waiting for it, and the worker then answers on this event loop. If the loop
+    closes first (``asyncio.run`` returning with the error, a test ending), the worker
+    thread dies with "RuntimeError: Event loop is closed".
+    """
+    connection = aiosqlite.connect(*args, **kwargs)
+    # aiosqlite < 0.22 connections are the thread; SQLAlchemy reaches it the same way.
+    worker: Thread = getattr(connection, "_thread", connection)
+    worker.daemon = True  # as SQLAlchemy does: an open connection never holds up exit
+    try:
+        return await connection
+    except Exception:
+        await asyncio.to_thread(worker.join)
+        raise
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
