@@ -259,6 +259,35 @@ async def test_a_slow_reader_pauses_the_socket_without_timing_out() -> None:
     await pool.aclose()
 
 
+async def test_silence_after_a_pause_counts_from_the_resume() -> None:
+    """The read timeout measures the upstream's silence, not the time our reader held
+    the socket paused: a check between the resume and the upstream's next bytes passes."""
+    timeout = 1.0
+    burst = (1 << 20) + 1  # passes the high-water mark with its last byte: a pause, nothing left
+
+    async def burst_then_wait(writer: Writer, index: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % (1 + burst + 1))
+        writer.write(b"x")  # the reader takes this, then stops reading
+        await asyncio.sleep(0.1)
+        writer.write(b"x" * burst)
+        await writer.drain()
+        # The reader resumes at 2.5 s; the timer's checks fall at 1, 2 and 3 s.
+        await asyncio.sleep(started + 3.2 - loop.time())
+        writer.write(b"x")  # 0.7 s after the resume: within the timeout
+
+    loop = asyncio.get_running_loop()
+    pool = H1Pool(timeout)
+    async with serve(burst_then_wait) as upstream:
+        started = loop.time()
+        received = 0
+        async for piece in pool.stream("up", upstream.url, BODY, HEADERS):
+            if not received:
+                await asyncio.sleep(started + 2.5 - loop.time())
+            received += len(piece)
+    assert received == burst + 2
+    await pool.aclose()
+
+
 # keep-alive failures
 
 

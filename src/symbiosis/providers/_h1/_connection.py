@@ -129,16 +129,22 @@ class Connection(asyncio.Protocol):
         self.chunks = []
         self._buffered = 0
         if self._paused:
-            self._paused = False
-            cast(asyncio.Transport, self.transport).resume_reading()
+            self._resume()
         return piece
 
     def buffer_all(self) -> None:
         """Read the rest of the body without flow control (an error body, read whole)."""
         self._stream = False
         if self._paused:
-            self._paused = False
-            cast(asyncio.Transport, self.transport).resume_reading()
+            self._resume()
+
+    def _resume(self) -> None:
+        """Read again after a pause. The upstream's silence counts from now: until
+        this moment it was waiting for us, and a timeout check before its next bytes
+        arrive must not see the time of the read before the pause."""
+        self._paused = False
+        self._last_read = self.loop.time()
+        cast(asyncio.Transport, self.transport).resume_reading()
 
     def response_headers(self) -> dict[str, str]:
         """The final response's headers, names lower-cased (duplicates joined by ", ")."""
