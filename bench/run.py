@@ -4,13 +4,14 @@ One run starts three kinds of process, all on 127.0.0.1: the fake upstream
 (``fake_upstream.py``), the gateway (``symbiosis serve`` on uvicorn, or granian) in front
 of it, and, per measurement, a load generator (``loadgen.py``). For each concurrency and
 each scenario (non-streaming chat, 20-chunk SSE stream; on request an Anthropic-native
-``/v1/messages`` stream of 20 text deltas) it measures the fake directly, then the
+``/v1/messages`` stream of 20 text deltas, or an OpenAI chat stream translated to and
+from an ``anthropic`` provider) it measures the fake directly, then the
 gateway, and prints throughput, latency percentiles, time to first chunk, the
 gateway's CPU per request (from ``/proc/<pid>/stat``), its idle RSS and its start-up
 time, then checks them against the foundation issue's targets.
 
     uv run python bench/run.py [--duration S] [--concurrency 1,32]
-                               [--scenarios chat,stream,messages]
+                               [--scenarios chat,stream,messages,translated]
                                [--server uvicorn|granian] [--json out.json]
     uv run python bench/run.py --startup-only [--startups 5] [--cold]   # start-up only
 
@@ -66,8 +67,9 @@ MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
     {"role": "user", "content": "Say hello to the benchmark in a few words, please."},
 ]
-SCENARIOS = ("chat", "stream", "messages")
-# messages is left out of the default so that a default run stays about 2 minutes.
+SCENARIOS = ("chat", "stream", "messages", "translated")
+# messages and translated are left out of the default so that a default run stays
+# about 2 minutes.
 DEFAULT_SCENARIOS = ("chat", "stream")
 _MIB_TO_MB = 1024 * 1024 / 1_000_000
 
@@ -101,16 +103,24 @@ def messages_body(model: str) -> str:
 
 
 def request_body(target: str, scenario: str) -> str:
-    """What the load generator sends for ``scenario``, named as ``target`` knows the model."""
+    """What the load generator sends for ``scenario``, named as ``target`` knows the model.
+
+    ``translated`` is an OpenAI chat stream that the gateway turns into an Anthropic
+    one; its direct run is the Anthropic stream the upstream serves for it.
+    """
     gateway = target == "gateway"
-    if scenario == "messages":
+    if scenario == "translated" and gateway:
+        return chat_body(CLAUDE_GATEWAY_MODEL, "stream")
+    if scenario in ("messages", "translated"):
         return messages_body(CLAUDE_GATEWAY_MODEL if gateway else CLAUDE_UPSTREAM_MODEL)
     return chat_body(GATEWAY_MODEL if gateway else UPSTREAM_MODEL, scenario)
 
 
-def scenario_api(scenario: str) -> str:
-    """The load generator's ``--api``: Anthropic's wire format for ``messages``."""
-    return "anthropic" if scenario == "messages" else "openai"
+def scenario_api(scenario: str, target: str = "gateway") -> str:
+    """The load generator's ``--api``: Anthropic's wire format where the call is one."""
+    if scenario == "messages" or (scenario == "translated" and target == "direct"):
+        return "anthropic"
+    return "openai"
 
 
 def write_config(directory: Path, upstream_port: int) -> Path:
@@ -338,7 +348,7 @@ def measure(
     the gateway process either way, so that its CPU is not counted as other load.
     """
     body = request_body(target, scenario)
-    argv = loadgen_argv(port, body, api_key, concurrency, args, scenario_api(scenario))
+    argv = loadgen_argv(port, body, api_key, concurrency, args, scenario_api(scenario, target))
     loader = children.start(f"load generator ({scenario}, {target})", argv, stdout=subprocess.PIPE)
     deadline = time.monotonic() + args.warmup + args.duration + 30
     watched = [fake.pid, idle_gateway.pid]
@@ -439,7 +449,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scenarios",
         type=lambda text: [part for part in text.split(",") if part],
         default=list(DEFAULT_SCENARIOS),
-        help="comma-separated subset of chat,stream,messages (default chat,stream)",
+        help="comma-separated subset of chat,stream,messages,translated (default chat,stream)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument(
@@ -488,7 +498,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    if "messages" in args.scenarios and args.fake == "uvicorn":
+    if {"messages", "translated"} & set(args.scenarios) and args.fake == "uvicorn":
         parser.error("the demo fake (--fake uvicorn) has no /v1/messages; use --fake raw")
     if any("=" not in item for item in args.env):
         parser.error("--env takes NAME=VALUE")
@@ -537,7 +547,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         api_key=api_key,
                     )
                     print(
-                        f"  {scenario:<8} {target:<7} c={concurrency:<3} {run.rps:>8.0f} req/s"
+                        f"  {scenario:<10} {target:<7} c={concurrency:<3} {run.rps:>8.0f} req/s"
                         f"  p50 {run.p50_ms or 0:.3f} ms  errors {run.errors}",
                         file=sys.stderr,
                     )

@@ -911,3 +911,61 @@ class _BrokenStream(httpx.AsyncByteStream):
     async def __aiter__(self):
         yield self.first
         raise httpx.ReadError("connection reset by peer")
+
+
+# -- translated streams: one write per upstream read -------------------------------------
+
+
+def _events(body: bytes) -> list[str]:
+    return [line[7:] for line in body.decode().split("\n") if line.startswith("event: ")]
+
+
+async def test_translated_events_that_arrive_together_leave_together(
+    make_app: MakeApp, httpx_mock: HTTPXMock
+) -> None:
+    usage = {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+    upstream = chunks(
+        {"role": "assistant", "content": "Sun"}, {"content": "ny"}, finish="stop", usage=usage
+    )
+    httpx_mock.add_response(url=OPENAI_URL, content=b"".join(upstream))
+    request = {"model": "gpt", "max_tokens": 64, "messages": HI, "stream": True}
+    writes = await body_writes(
+        make_app(CONFIG),
+        "/v1/messages",
+        json.dumps(request).encode(),
+        [(b"x-api-key", TEST_KEY.encode())],
+    )
+    bodies = [m["body"] for m in writes if m["body"]]
+    assert len(bodies) == 2  # the upstream's one read, then the closing events
+    assert _events(bodies[0]) == ["message_start", "content_block_start", "content_block_delta",
+                                  "content_block_delta"]  # fmt: skip
+    assert _events(bodies[1]) == ["content_block_stop", "message_delta", "message_stop"]
+
+
+@pytest.mark.parametrize("split", [None, 3], ids=["one read", "two reads"])
+async def test_chat_stream_from_claude_is_written_per_upstream_read(
+    make_app: MakeApp, httpx_mock: HTTPXMock, split: int | None
+) -> None:
+    events = sse(*CLAUDE_STREAM)
+    reads = (
+        [b"".join(events)]
+        if split is None
+        else [b"".join(events[:split]), b"".join(events[split:])]
+    )
+    httpx_mock.add_response(url=ANTHROPIC_URL, stream=IteratorStream(reads))
+    request = {"model": "claude", "messages": HI, "stream": True}
+    writes = await body_writes(
+        make_app(CONFIG), "/v1/chat/completions", json.dumps(request).encode(),
+        [(b"authorization", f"Bearer {TEST_KEY}".encode())],
+    )  # fmt: skip
+    bodies = [m["body"] for m in writes if m["body"]]
+    assert len(bodies) == len(reads)
+    data = [
+        line[6:]
+        for body in bodies
+        for line in body.decode().split("\n")
+        if line.startswith("data: ")
+    ]
+    assert data[-1] == "[DONE]"
+    texts = [json.loads(d)["choices"][0]["delta"].get("content") for d in data[:-1]]
+    assert texts == ["", "Hel", "lo", None]  # the role chunk, the text, the finish chunk

@@ -543,3 +543,54 @@ async def test_broken_stream_is_a_502(httpx_mock: HTTPXMock, events: list[bytes]
     async with AnthropicProvider(api_key="k") as provider:
         error = await stream_error(provider)
     assert (type(error), error.status_code) == (UpstreamError, 502)
+
+
+async def groups_of(pieces: list[bytes], httpx_mock: HTTPXMock) -> tuple[list[list[str]], Any]:
+    """The content of each group ``chat_stream_groups`` yields, and the error that ended it."""
+    httpx_mock.add_response(url=URL, stream=IteratorStream(pieces))
+    groups: list[list[str]] = []
+    async with AnthropicProvider(api_key="k") as provider:
+        try:
+            async for group in provider.chat_stream_groups(REQUEST):
+                groups.append(
+                    [c.choices[0].delta.content or "" if c.choices else "-" for c in group]
+                )
+        except SymbiosisError as exc:
+            return groups, exc
+    return groups, None
+
+
+TEXT_START = {
+    "type": "content_block_start",
+    "index": 0,
+    "content_block": {"type": "text", "text": ""},
+}
+
+
+def text(piece: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": piece},
+    }
+
+
+async def test_stream_groups_follow_the_upstream_reads(httpx_mock: HTTPXMock) -> None:
+    first = b"".join(sse(START, TEXT_START, text("Hel")))
+    rest = b"".join(
+        sse(
+            text("lo"), {"type": "content_block_stop", "index": 0}, delta_event("end_turn", 2), STOP
+        )
+    )
+    groups, error = await groups_of([first, rest], httpx_mock)
+    assert error is None
+    assert groups == [["", "Hel"], ["lo", "", "-"]]  # role chunk, text; text, finish, usage
+
+
+async def test_stream_groups_hand_over_the_chunks_before_an_error(httpx_mock: HTTPXMock) -> None:
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    groups, error = await groups_of(
+        [b"".join(sse(START, TEXT_START, text("Hel"), overloaded))], httpx_mock
+    )
+    assert groups == [["", "Hel"]]
+    assert isinstance(error, UpstreamUnavailableError)

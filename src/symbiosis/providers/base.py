@@ -55,6 +55,20 @@ class Provider(ABC):
     def chat_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         """An async iterator of chunks; the upstream call starts on the first ``anext``."""
 
+    async def chat_stream_groups(
+        self, request: ChatCompletionRequest
+    ) -> AsyncIterator[list[ChatCompletionChunk]]:
+        """``chat_stream`` in the groups one upstream read brought, so that a gateway
+        writes each group to its client at once.
+
+        This default makes groups of one. A provider that reads the upstream's bytes
+        itself overrides it, and then builds ``chat_stream`` on it.
+        """
+        chunks = self.chat_stream(request)
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield [chunk]
+
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         raise InvalidRequestError(f"provider type {self.type!r} does not serve embeddings")
 

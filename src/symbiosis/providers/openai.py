@@ -106,6 +106,23 @@ class OpenAIProvider(HTTPProvider):
         async for data in self._chunk_data(request):
             yield self._parse(ChatCompletionChunk, data)
 
+    async def chat_stream_groups(
+        self, request: ChatCompletionRequest
+    ) -> AsyncIterator[list[ChatCompletionChunk]]:
+        """Typed chunks in the groups one upstream read brought; the chunks before a bad
+        one are yielded before its error is raised."""
+        async with aclosing(self.chat_stream_relay(request)) as groups:
+            async for relayed in groups:
+                group: list[ChatCompletionChunk] = []
+                try:
+                    for chunk in relayed:
+                        group.append(self._parse(ChatCompletionChunk, chunk.data))
+                except UpstreamError:
+                    if group:
+                        yield group
+                    raise
+                yield group
+
     async def chat_stream_relay(
         self, request: ChatCompletionRequest
     ) -> AsyncIterator[list[RelayedChunk]]:

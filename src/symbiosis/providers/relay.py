@@ -12,11 +12,14 @@ write per read, whatever the number of events in it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from ..wire import ChatCompletionRequest, Usage
 from ..wire.anthropic import MessagesRequest
 from ._sse import ServerSentEvent
+
+T = TypeVar("T")
+_OFFERS: dict[tuple[type, type], bool] = {}
 
 
 class RelayedCompletion:
@@ -83,10 +86,25 @@ class MessagesRelayCapable(Protocol):
     ) -> AsyncIterator[list[ServerSentEvent]]: ...
 
 
+def offers(provider: object, capability: type[T]) -> TypeGuard[T]:
+    """``isinstance(provider, capability)``, decided once per provider class.
+
+    An ``isinstance`` against a protocol inspects each of its members on every call,
+    which costs microseconds on every request; a provider's class fixes its methods.
+    """
+    key = (type(provider), capability)
+    try:
+        return _OFFERS[key]
+    except KeyError:
+        found = _OFFERS[key] = isinstance(provider, capability)
+        return found
+
+
 __all__ = [
     "ChunkRelayCapable",
     "CompletionRelayCapable",
     "MessagesRelayCapable",
     "RelayedChunk",
     "RelayedCompletion",
+    "offers",
 ]

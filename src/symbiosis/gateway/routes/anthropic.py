@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model
 from ...providers.base import MessagesCapable
-from ...providers.relay import MessagesRelayCapable
+from ...providers.relay import MessagesRelayCapable, offers
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import ChatCompletionChunk, ChatCompletionRequest, Usage
@@ -166,7 +166,7 @@ class _Forward:
 
     async def complete(self, d: Deployment) -> tuple[AnthropicMessage, Usage | None]:
         provider = d.provider
-        if isinstance(provider, MessagesCapable):
+        if offers(provider, MessagesCapable):
             message = await provider.messages(self._native(d), betas=self.betas)
             return message, message.usage.to_usage()
         completion = await provider.chat(self._chat_request(d))
@@ -177,15 +177,15 @@ class _Forward:
     ) -> tuple[AsyncIterator[bytes], bytes | None]:
         """The client's SSE frames and the first of them: the upstream call starts here."""
         provider = d.provider
-        if isinstance(provider, MessagesRelayCapable):
+        if offers(provider, MessagesRelayCapable):
             groups = provider.messages_stream_relay(self._native(d), betas=self.betas)
             frames = _native_frames(groups, usage)
-        elif isinstance(provider, MessagesCapable):
+        elif offers(provider, MessagesCapable):
             events = provider.messages_stream(self._native(d), betas=self.betas)
             frames = _native_frames(_one_by_one(events), usage)
         else:
-            chunks = provider.chat_stream(self._chat_request(d))
-            frames = _translated_frames(chunks, usage, self.thinking)
+            groups = provider.chat_stream_groups(self._chat_request(d))
+            frames = _translated_frames(groups, usage, self.thinking)
         try:
             return frames, await anext(frames)
         except StopAsyncIteration:
@@ -224,20 +224,23 @@ async def _one_by_one(
 
 
 async def _translated_frames(
-    chunks: AsyncIterator[ChatCompletionChunk], box: _UsageBox, thinking: bool
+    groups: AsyncIterator[list[ChatCompletionChunk]], box: _UsageBox, thinking: bool
 ) -> AsyncIterator[bytes]:
-    """Chat chunks as Anthropic events, each sent as soon as its chunk arrives."""
+    """Chat chunks as Anthropic events, the events of one upstream read in one piece."""
     writer = MessagesStreamWriter(thinking=thinking)
     try:
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                box.value = chunk.usage
-            for out in writer.feed(chunk):
-                yield _event_frame(out)
+        async for group in groups:
+            out = []
+            for chunk in group:
+                if chunk.usage is not None:
+                    box.value = chunk.usage
+                out += [_event_frame(event) for event in writer.feed(chunk)]
+            if out:
+                yield b"".join(out)
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    for out in writer.finish():
-        yield _event_frame(out)
+        await groups.aclose()  # type: ignore[attr-defined]
+    if ending := [_event_frame(event) for event in writer.finish()]:
+        yield b"".join(ending)
 
 
 def _betas(call: Call) -> list[str]:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model, key_of
-from ...providers.relay import ChunkRelayCapable, CompletionRelayCapable, RelayedChunk
+from ...providers.relay import ChunkRelayCapable, CompletionRelayCapable, RelayedChunk, offers
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import (
@@ -84,7 +84,7 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
     async def _complete(d: Deployment, chat: ChatCompletionRequest) -> tuple[bytes, Usage | None]:
         """The answer's bytes and usage: relayed from OpenAI-style upstreams, else encoded."""
         provider = d.provider
-        if isinstance(provider, CompletionRelayCapable):
+        if offers(provider, CompletionRelayCapable):
             relayed = await provider.chat_relay(aimed_at(chat, d))
             return relayed.data, relayed.usage
         completion = await provider.chat(aimed_at(chat, d))
@@ -98,10 +98,11 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
 
         async def open_stream(d: Deployment) -> tuple[AsyncIterator[Any], Any]:
             # OpenAI-style upstreams are relayed byte for byte; others are re-encoded.
-            if isinstance(d.provider, ChunkRelayCapable):
+            # Either way, what one upstream read brought leaves in one write.
+            if offers(d.provider, ChunkRelayCapable):
                 chunks: AsyncIterator[Any] = d.provider.chat_stream_relay(aimed_at(chat, d))
             else:
-                chunks = d.provider.chat_stream(aimed_at(chat, d))
+                chunks = d.provider.chat_stream_groups(aimed_at(chat, d))
             try:
                 return chunks, await anext(chunks)
             except StopAsyncIteration:
@@ -116,16 +117,20 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
         usage = None
         ending = False  # the usage-only chunk came: only [DONE] follows
 
-        def typed_frame(chunk: ChatCompletionChunk) -> bytes | None:
+        def typed_frame(group: list[ChatCompletionChunk]) -> bytes | None:
+            """One write for the chunks one upstream read brought, re-encoded."""
             nonlocal usage, ending
-            if chunk.usage is not None:
-                usage = chunk.usage
-                ending = not chunk.choices
-                if not include_usage:
-                    if not chunk.choices:
-                        return None
-                    chunk = chunk.model_copy(update={"usage": None})
-            return sse_frame(chunk)
+            out = []
+            for chunk in group:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                    ending = not chunk.choices
+                    if not include_usage:
+                        if not chunk.choices:
+                            continue
+                        chunk = chunk.model_copy(update={"usage": None})
+                out.append(sse_frame(chunk))
+            return b"".join(out) if out else None
 
         def relayed_frame(batch: list[RelayedChunk]) -> bytes | None:
             """One write for the chunks one upstream read brought."""
@@ -142,7 +147,7 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
                 out.append(sse_data(chunk.data))
             return b"".join(out) if out else None
 
-        frame = relayed_frame if isinstance(deployment.provider, ChunkRelayCapable) else typed_frame
+        frame = relayed_frame if offers(deployment.provider, ChunkRelayCapable) else typed_frame
         held = b""  # what follows the usage chunk leaves in the response's last write
 
         def to_send(chunk: Any) -> bytes | None:

@@ -74,15 +74,36 @@ class AnthropicProvider(HTTPProvider):
     async def chat_stream(
         self, request: ChatCompletionRequest
     ) -> AsyncIterator[ChatCompletionChunk]:
+        async with aclosing(self.chat_stream_groups(request)) as groups:
+            async for group in groups:
+                for chunk in group:
+                    yield chunk
+
+    async def chat_stream_groups(
+        self, request: ChatCompletionRequest
+    ) -> AsyncIterator[list[ChatCompletionChunk]]:
+        """The translated chunks, in the groups one upstream read brought; the chunks
+        before a failure are yielded before it is raised."""
         body = to_anthropic(request, default_max_tokens=self.default_max_tokens)
         body["stream"] = True
         translator = StreamTranslator(self.name)
-        # Read to the end of the body, past message_stop, so the connection is reused.
-        async for event in self._post_events(self._url, body, self._headers):
-            if translator.done:
-                continue
-            for chunk in translator.feed(event.data):
-                yield chunk
+        pieces = self._post_stream(self._url, body, self._headers)
+        async with aclosing(iter_sse_groups(pieces)) as groups:
+            async for events in groups:
+                if translator.done:  # read to the end of the body, so the connection is reused
+                    continue
+                group: list[ChatCompletionChunk] = []
+                try:
+                    for event in events:
+                        if translator.done:
+                            break
+                        group += translator.feed(event.data)
+                except SymbiosisError:
+                    if group:
+                        yield group
+                    raise
+                if group:
+                    yield group
         if not translator.done:
             raise UpstreamError(f"{self.name} ended the stream before message_stop")
 
