@@ -37,3 +37,35 @@ async def test_records_arriving_during_a_write_wait_for_the_next_flush(tmp_path:
     assert sink.stored == [f"req_{i}" for i in range(sent)]  # all of them, once, in order
     # About one transaction per interval, not one per 20 ms write.
     assert len(sink.batches) <= 6, sink.batches
+
+
+class GatedSink:
+    """A database commit that takes until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+        self.stored: list[str] = []
+
+    async def write(self, events: Sequence[UsageEvent]) -> None:
+        self.writing.set()
+        await self.release.wait()
+        self.stored += [e.request_id for e in events]
+
+
+async def test_stop_during_a_write_loses_nothing(tmp_path: Path) -> None:
+    """Shutdown (SIGTERM) while a periodic flush is writing: its batch is not dropped."""
+    sink = GatedSink()
+    spool = DiskSpool(tmp_path, max_bytes=1 << 20)
+    writer = RequestLogWriter(sink, spool, interval=0.01)
+    await writer.start()
+    for i in range(5):
+        writer.record(UsageEvent(f"req_{i}", "m"))
+    await asyncio.wait_for(sink.writing.wait(), 5)  # the flush has taken the batch
+    stopping = asyncio.create_task(writer.stop())
+    await asyncio.sleep(0.05)
+    writer.record(UsageEvent("req_5", "m"))  # finished while the gateway was stopping
+    sink.release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert sink.stored == [f"req_{i}" for i in range(6)]
+    assert not spool.files()

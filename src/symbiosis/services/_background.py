@@ -1,4 +1,4 @@
-"""The lifecycle every background worker of a service shares: start once, cancel on stop."""
+"""The lifecycle every background worker of a service shares: start once, stop on stop."""
 
 from __future__ import annotations
 
@@ -23,6 +23,19 @@ class BackgroundTask:
     async def cancel(self) -> None:
         task, self._task = self._task, None
         if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def finish(self, grace: float) -> None:
+        """Let ``work()`` return on its own (it has been asked to) for up to ``grace``
+        seconds, then cancel it: a worker stopped mid-write may leave its write half done."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -23,6 +23,10 @@ from .usage import UsageEvent
 
 log = logging.getLogger("symbiosis.metering")
 
+# How long stop() waits for a flush under way (a database that stopped answering)
+# before it cancels it; the cancelled batch goes back to memory, then to the spool.
+STOP_GRACE_SECONDS = 10.0
+
 
 class RequestLogSink(Protocol):
     async def write(self, events: Sequence[UsageEvent]) -> None:
@@ -50,6 +54,7 @@ class RequestLogWriter:
         self._wake = asyncio.Event()
         self._task = BackgroundTask("symbiosis-request-log", self._run)
         self._sink_healthy = True
+        self._stopping = False
 
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)
@@ -66,8 +71,14 @@ class RequestLogWriter:
         self._task.start()
 
     async def stop(self) -> None:
-        """Drain: write (or spool) every record still in memory."""
-        await self._task.cancel()
+        """Drain: write (or spool) every record still in memory.
+
+        A flush under way is let finish rather than cancelled: the batch it took from
+        memory would otherwise be in neither the database nor the spool.
+        """
+        self._stopping = True
+        self._wake.set()
+        await self._task.finish(STOP_GRACE_SECONDS)
         await self.flush()
         if self._pending:  # finished while the first flush was writing
             await self.flush()
@@ -89,16 +100,24 @@ class RequestLogWriter:
             size = min(self._batch_size, left, self.pending)
             batch = [self._pending.popleft() for _ in range(size)]
             left -= size
-            if not await self._write(batch):
+            try:
+                written = await self._write(batch)
+            except asyncio.CancelledError:
+                # Back to memory, first in line; the sink skips rows it already has.
+                self._pending.extendleft(reversed(batch))
+                raise
+            if not written:
                 self._spool_batch(batch)
                 self._spill()
                 return
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
+            if self._stopping:
+                return  # stop() drains
             try:
                 await self.flush()
             except Exception:  # never let the writer die; the records are spooled
