@@ -104,3 +104,30 @@ async def test_alerts_fire_once_per_threshold() -> None:
     await service.flush()
     await service.flush()
     assert fired == [0.5, 0.8, 1.0]
+
+
+class SlowAckLedger(MemoryBudgetLedger):
+    """A database that commits a sync, then is slow to say so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.committed = asyncio.Event()
+
+    async def sync(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        grant = await super().sync(*args, **kwargs)
+        self.committed.set()
+        await asyncio.sleep(0.2)
+        return grant
+
+
+async def test_stop_during_a_sync_reports_spend_once() -> None:
+    ledger = SlowAckLedger()
+    service = BudgetService(ledger, replica="r1", interval=0.01)
+    scope = BudgetScope("key", "k1", D("10.00"), "total")
+    await service.start()
+    reservation = await service.reserve([scope], D("0.50"))
+    ledger.committed.clear()
+    service.settle(reservation, D("0.40"))
+    await asyncio.wait_for(ledger.committed.wait(), 5)  # the periodic sync is under way
+    await service.stop()
+    assert ledger.spent("key", "k1", period_start("total", datetime.now(UTC))) == D("0.40")

@@ -7,6 +7,10 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+# How long a stop waits for work under way (a database that stopped answering) before
+# it cancels it.
+STOP_GRACE_SECONDS = 10.0
+
 
 class BackgroundTask:
     """One named task running ``work()``; ``start`` is idempotent, ``cancel`` awaits it."""

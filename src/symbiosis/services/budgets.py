@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 from ..exceptions import InsufficientQuotaError
-from ._background import BackgroundTask
+from ._background import STOP_GRACE_SECONDS, BackgroundTask
 
 log = logging.getLogger("symbiosis.budgets")
 
@@ -128,6 +128,7 @@ class BudgetService:
         self._on_alert = on_alert
         self._accounts: dict[tuple[str, str, datetime], _Account] = {}
         self._task = BackgroundTask("symbiosis-budgets", self._run)
+        self._stopping = asyncio.Event()
 
     async def reserve(self, scopes: Sequence[BudgetScope], estimate: Decimal) -> Reservation:
         """Hold ``estimate`` in every scope, or raise 429 ``insufficient_quota``."""
@@ -235,8 +236,13 @@ class BudgetService:
         self._task.start()
 
     async def stop(self) -> None:
-        """Report what was spent and give unused leases back."""
-        await self._task.cancel()
+        """Report what was spent and give unused leases back.
+
+        A sync under way is let finish: cancelled after its commit, its spend would
+        still count as unreported and be reported twice.
+        """
+        self._stopping.set()
+        await self._task.finish(STOP_GRACE_SECONDS)
         for account in list(self._accounts.values()):
             async with account.lock:
                 account.available = ZERO
@@ -245,7 +251,10 @@ class BudgetService:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            if self._stopping.is_set():
+                return  # stop() reports the rest
             started = time.monotonic()
             try:
                 await self.flush()

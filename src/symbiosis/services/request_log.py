@@ -17,15 +17,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
-from ._background import BackgroundTask
+from ._background import STOP_GRACE_SECONDS, BackgroundTask
 from .spool import DiskSpool, SpoolFullError
 from .usage import UsageEvent
 
 log = logging.getLogger("symbiosis.metering")
-
-# How long stop() waits for a flush under way (a database that stopped answering)
-# before it cancels it; the cancelled batch goes back to memory, then to the spool.
-STOP_GRACE_SECONDS = 10.0
 
 
 class RequestLogSink(Protocol):
