@@ -317,12 +317,13 @@ async def _native_stream_writes(
         headers={"content-type": "text/event-stream"},
     )
     request = {"model": "claude", "max_tokens": 64, "messages": HI, "stream": True}
-    writes = await body_writes(
-        make_app(config),
-        "/v1/messages",
-        json.dumps(request).encode(),
-        [(b"x-api-key", TEST_KEY.encode())],
-    )
+    return await _messages_writes(make_app(config), request)
+
+
+async def _messages_writes(app: Any, request: dict[str, Any]) -> list[bytes]:
+    """The non-empty body writes the gateway makes for one ``/v1/messages`` call."""
+    headers = [(b"x-api-key", TEST_KEY.encode())]
+    writes = await body_writes(app, "/v1/messages", json.dumps(request).encode(), headers)
     return [m["body"] for m in writes if m["body"]]
 
 
@@ -929,13 +930,7 @@ async def test_translated_events_that_arrive_together_leave_together(
     )
     httpx_mock.add_response(url=OPENAI_URL, content=b"".join(upstream))
     request = {"model": "gpt", "max_tokens": 64, "messages": HI, "stream": True}
-    writes = await body_writes(
-        make_app(CONFIG),
-        "/v1/messages",
-        json.dumps(request).encode(),
-        [(b"x-api-key", TEST_KEY.encode())],
-    )
-    bodies = [m["body"] for m in writes if m["body"]]
+    bodies = await _messages_writes(make_app(CONFIG), request)
     assert len(bodies) == 2  # the upstream's one read, then the closing events
     assert _events(bodies[0]) == ["message_start", "content_block_start", "content_block_delta",
                                   "content_block_delta"]  # fmt: skip

@@ -34,7 +34,7 @@ from ._http import (
     translate_transport_errors,
 )
 from ._sse import ServerSentEvent, iter_sse
-from .relay import ChunkRelayCapable, RelayedChunk
+from .relay import ChunkRelayCapable, RelayedChunk, groups_of_one
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,10 +64,9 @@ class Provider(ABC):
         This default makes groups of one. A provider that reads the upstream's bytes
         itself overrides it, and then builds ``chat_stream`` on it.
         """
-        chunks = self.chat_stream(request)
-        async with aclosing(chunks):  # type: ignore[type-var]
-            async for chunk in chunks:
-                yield [chunk]
+        async with aclosing(groups_of_one(self.chat_stream(request))) as groups:
+            async for group in groups:
+                yield group
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         raise InvalidRequestError(f"provider type {self.type!r} does not serve embeddings")
@@ -165,9 +164,12 @@ class HTTPProvider(Provider):
             async for event in iter_sse(pieces):
                 yield event
 
-    def _parse(self, model: type[M], data: bytes | str) -> M:
-        """Validate an upstream payload; garbage from upstream is a 502, not a crash."""
+    def _parse(self, model: type[M], data: bytes | str | dict[str, Any]) -> M:
+        """Validate an upstream payload (its JSON, or that JSON already parsed); garbage
+        from upstream is a 502, not a crash."""
         try:
+            if isinstance(data, dict):
+                return model.model_validate(data)
             return model.model_validate_json(data)
         except ValidationError as exc:
             raise UpstreamError(

@@ -116,7 +116,7 @@ class OpenAIProvider(HTTPProvider):
                 group: list[ChatCompletionChunk] = []
                 try:
                     for chunk in relayed:
-                        group.append(self._parse(ChatCompletionChunk, chunk.data))
+                        group.append(self._parse(ChatCompletionChunk, chunk.payload))
                 except UpstreamError:
                     if group:
                         yield group

@@ -12,6 +12,7 @@ write per read, whatever the number of events in it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from ..wire import ChatCompletionRequest, Usage
@@ -86,6 +87,13 @@ class MessagesRelayCapable(Protocol):
     ) -> AsyncIterator[list[ServerSentEvent]]: ...
 
 
+async def groups_of_one(items: AsyncIterator[T]) -> AsyncIterator[list[T]]:
+    """A stream that cannot tell where upstream reads end, as groups of one item."""
+    async with aclosing(items):  # type: ignore[type-var]
+        async for item in items:
+            yield [item]
+
+
 def offers(provider: object, capability: type[T]) -> TypeGuard[T]:
     """``isinstance(provider, capability)``, decided once per provider class.
 
@@ -106,5 +114,6 @@ __all__ = [
     "MessagesRelayCapable",
     "RelayedChunk",
     "RelayedCompletion",
+    "groups_of_one",
     "offers",
 ]

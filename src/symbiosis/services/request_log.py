@@ -108,7 +108,7 @@ class RequestLogWriter:
                 return
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()

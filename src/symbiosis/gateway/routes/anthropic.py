@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ...exceptions import SymbiosisError
 from ...middleware import authorize_model
 from ...providers.base import MessagesCapable
-from ...providers.relay import MessagesRelayCapable, offers
+from ...providers.relay import MessagesRelayCapable, groups_of_one, offers
 from ...services.metering import Ticket, format_cost
 from ...services.routing import Deployment
 from ...wire import ChatCompletionChunk, ChatCompletionRequest, Usage
@@ -182,7 +182,7 @@ class _Forward:
             frames = _native_frames(groups, usage)
         elif offers(provider, MessagesCapable):
             events = provider.messages_stream(self._native(d), betas=self.betas)
-            frames = _native_frames(_one_by_one(events), usage)
+            frames = _native_frames(groups_of_one(events), usage)
         else:
             groups = provider.chat_stream_groups(self._chat_request(d))
             frames = _translated_frames(groups, usage, self.thinking)
@@ -210,17 +210,6 @@ async def _native_frames(
         await groups.aclose()  # type: ignore[attr-defined]
         if usage.usage is not None:
             box.value = usage.usage.to_usage()
-
-
-async def _one_by_one(
-    events: AsyncIterator[ServerSentEvent],
-) -> AsyncIterator[list[ServerSentEvent]]:
-    """A provider's events as groups of one, for one that cannot group them itself."""
-    try:
-        async for event in events:
-            yield [event]
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def _translated_frames(

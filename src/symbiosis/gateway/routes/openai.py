@@ -117,37 +117,22 @@ def openai_routes(gateway: Gateway) -> list[ModelRoute]:
         usage = None
         ending = False  # the usage-only chunk came: only [DONE] follows
 
-        def typed_frame(group: list[ChatCompletionChunk]) -> bytes | None:
-            """One write for the chunks one upstream read brought, re-encoded."""
-            nonlocal usage, ending
-            out = []
-            for chunk in group:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                    ending = not chunk.choices
-                    if not include_usage:
-                        if not chunk.choices:
-                            continue
-                        chunk = chunk.model_copy(update={"usage": None})
-                out.append(sse_frame(chunk))
-            return b"".join(out) if out else None
-
-        def relayed_frame(batch: list[RelayedChunk]) -> bytes | None:
+        def frame(group: list[RelayedChunk] | list[ChatCompletionChunk]) -> bytes | None:
             """One write for the chunks one upstream read brought."""
             nonlocal usage, ending
             out = []
-            for chunk in batch:
+            for chunk in group:
+                drop_usage = False
                 if chunk.usage is not None:
                     usage = chunk.usage
-                    ending = not chunk.has_choices
+                    ending = not _has_choices(chunk)
                     if not include_usage:
-                        if chunk.has_choices:
-                            out.append(sse_data(orjson.dumps({**chunk.payload, "usage": None})))
-                        continue
-                out.append(sse_data(chunk.data))
+                        if ending:
+                            continue
+                        drop_usage = True
+                out.append(_chunk_frame(chunk, drop_usage))
             return b"".join(out) if out else None
 
-        frame = relayed_frame if offers(deployment.provider, ChunkRelayCapable) else typed_frame
         held = b""  # what follows the usage chunk leaves in the response's last write
 
         def to_send(chunk: Any) -> bytes | None:
@@ -252,3 +237,16 @@ def openai_router(gateway: Gateway) -> APIRouter:
         return json_response(ModelList(data=[ModelCard(id=name) for name in names]))
 
     return router
+
+
+def _has_choices(chunk: RelayedChunk | ChatCompletionChunk) -> bool:
+    return chunk.has_choices if isinstance(chunk, RelayedChunk) else bool(chunk.choices)
+
+
+def _chunk_frame(chunk: RelayedChunk | ChatCompletionChunk, drop_usage: bool) -> bytes:
+    """The chunk's SSE frame: a relayed chunk's own bytes, a typed chunk encoded."""
+    if isinstance(chunk, RelayedChunk):
+        if drop_usage:
+            return sse_data(orjson.dumps({**chunk.payload, "usage": None}))
+        return sse_data(chunk.data)
+    return sse_frame(chunk.model_copy(update={"usage": None}) if drop_usage else chunk)
